@@ -1,0 +1,99 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use mlp_wgpu::model::Activation;
+use mlp_wgpu::train::Schedule;
+
+/// Where to train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceChoice {
+    /// The GPU if an adapter exists, else the CPU.
+    Auto,
+    /// The GPU; fail if no adapter exists.
+    Gpu,
+    /// The CPU, with ndarray.
+    Cpu,
+}
+
+/// Learning-rate schedules, as named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleChoice {
+    /// The same rate every epoch.
+    Constant,
+    /// Cosine annealing from the rate towards 0.
+    Cosine,
+}
+
+impl From<ScheduleChoice> for Schedule {
+    fn from(choice: ScheduleChoice) -> Self {
+        match choice {
+            ScheduleChoice::Constant => Schedule::Constant,
+            ScheduleChoice::Cosine => Schedule::Cosine,
+        }
+    }
+}
+
+/// Trains a multilayer perceptron on MNIST digits (by default the 8,000 training and
+/// 2,000 test digits bundled with the crate) and reports the test accuracy.
+///
+/// The GPU path uses wgpu; WGPU_BACKEND (vulkan, metal, dx12, gl) and WGPU_ADAPTER_NAME
+/// choose the adapter. Set RUST_LOG=info for the adapter's limits.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+pub struct Args {
+    /// Device to train on.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+
+    /// Rows per optimizer step.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+
+    /// Learning rate of SGD at the first epoch.
+    #[arg(long, default_value_t = 0.1)]
+    pub learning_rate: f32,
+
+    /// Momentum of SGD, in [0, 1).
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+
+    /// L2 weight decay of SGD.
+    #[arg(long, default_value_t = 0.0005)]
+    pub weight_decay: f32,
+
+    /// Learning-rate schedule over the epochs.
+    #[arg(long, value_enum, default_value_t = ScheduleChoice::Cosine)]
+    pub schedule: ScheduleChoice,
+
+    /// Hidden layer widths, comma-separated; the output layer has one logit per class.
+    #[arg(long, value_delimiter = ',', default_value = "256,128")]
+    pub hidden: Vec<usize>,
+
+    /// Activation of the hidden layers: relu, leaky_relu[:SLOPE], sigmoid, tanh or gelu.
+    #[arg(long, default_value = "relu", value_parser = parse_activation)]
+    pub activation: Activation,
+
+    /// Seed of the initial weights and of the shuffling.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz] and the
+    /// test-… (or t10k-…) files.
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+}
+
+/// The digits bundled in the repository, found through the path the crate was built
+/// from.
+const DEFAULT_DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
+
+fn parse_activation(s: &str) -> Result<Activation, String> {
+    s.parse().map_err(|e: mlp_wgpu::Error| e.to_string())
+}

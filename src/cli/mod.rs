@@ -1,0 +1,7 @@
+//! The command line: argument parsing and the training run it starts.
+
+mod args;
+mod run;
+
+pub use args::{Args, DeviceChoice};
+pub use run::run;

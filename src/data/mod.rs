@@ -1,0 +1,9 @@
+//! Data sets: validation, and readers for the IDX format of MNIST.
+
+mod dataset;
+mod idx;
+mod mnist;
+
+pub use dataset::Dataset;
+pub use idx::{IdxArray, read_idx};
+pub use mnist::{MnistSplit, load_mnist};

@@ -1,0 +1,63 @@
+//! Typed launchers, one per kernel entry point.
+//!
+//! Each launcher checks its operands' shapes, fills the kernel's parameter struct and
+//! records one dispatch on a [`Recorder`](crate::gpu::Recorder).
+
+mod column_sum;
+mod elementwise;
+mod loss;
+mod matmul;
+mod sgd;
+
+pub use crate::backend::MatmulForm;
+pub use column_sum::{ColumnSumParams, column_sum};
+pub use elementwise::{ElementwiseParams, activation_backward, activation_forward};
+pub use loss::{LossTotals, SoftmaxCrossEntropyParams, softmax_cross_entropy};
+pub use matmul::{Epilogue, MatmulParams, matmul};
+pub use sgd::{SgdParams, sgd};
+
+use crate::error::{Error, Result};
+use crate::gpu::GpuTensor;
+
+/// Splits `groups` workgroups over x and y so neither exceeds `max_per_dimension`.
+///
+/// The kernels rebuild the flat index as `x + y · groups.x · workgroup size`, so the
+/// extra invocations in the last row of workgroups fail their bounds check.
+pub(crate) fn grid_1d(groups: u32, max_per_dimension: u32) -> [u32; 3] {
+    if groups <= max_per_dimension {
+        return [groups, 1, 1];
+    }
+    let y = groups.div_ceil(max_per_dimension);
+    [groups.div_ceil(y), y, 1]
+}
+
+/// Converts a size to u32 for a shader, rejecting values the kernels cannot index.
+pub(crate) fn to_u32(name: &'static str, value: usize) -> Result<u32> {
+    u32::try_from(value).map_err(|_| {
+        Error::config(
+            name,
+            value,
+            "exceeds the 32-bit indices of the GPU kernels; split the work",
+        )
+    })
+}
+
+/// Checks that `tensor` holds at least `rows` rows of exactly `cols` columns.
+pub(crate) fn expect_shape(
+    operation: &'static str,
+    name: &'static str,
+    tensor: &GpuTensor,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    if tensor.cols() == cols && tensor.rows() >= rows {
+        return Ok(());
+    }
+    Err(Error::ShapeMismatch {
+        operation,
+        lhs: name,
+        lhs_shape: vec![tensor.rows(), tensor.cols()],
+        rhs: "expected",
+        rhs_shape: vec![rows, cols],
+    })
+}

@@ -1,0 +1,12 @@
+//! The network: its description, its initial parameters and the forward and backward
+//! passes, written once for every [`Backend`](crate::Backend).
+
+mod activation;
+mod init;
+mod network;
+mod spec;
+
+pub use activation::Activation;
+pub use init::{DenseParams, Init, Parameters};
+pub use network::Mlp;
+pub use spec::{LayerSpec, MlpSpec};
