@@ -32,20 +32,29 @@ fn stable_tanh(x: f32) -> f32 {
     return tanh(x);
 }
 
-// GELU with the tanh approximation (Hendrycks and Gimpel, 2016).
-fn gelu(x: f32) -> f32 {
-    let inner = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
-    return 0.5 * x * (1.0 + stable_tanh(inner));
+// GELU with the tanh approximation (Hendrycks and Gimpel, 2016):
+// x/2 · (1 + tanh(u)) with u = sqrt(2/pi) · (x + 0.044715 x³), written as x · sigmoid(2u)
+// because 1 + tanh(u) = 2 · sigmoid(2u) keeps its relative precision where tanh(u) is
+// near -1.
+fn gelu_inner(x: f32) -> f32 {
+    return GELU_SCALE * (x + GELU_CUBIC * x * x * x);
 }
 
+fn gelu(x: f32) -> f32 {
+    return x * sigmoid(2.0 * gelu_inner(x));
+}
+
+// d/dx [x · s(2u)] = s + 2x · s · (1 - s) · du/dx, with 1 - s computed as sigmoid(-2u)
+// so that it keeps its precision where s is near 1.
 fn gelu_grad(x: f32) -> f32 {
-    // Past |x| = 10 the derivative is 0 or 1 to f32 precision, and x^3 could overflow.
+    // Past |x| = 10 the derivative is 0 or 1 to f32 precision, and x² could overflow.
     if (abs(x) > 10.0) {
         return select(0.0, 1.0, x > 0.0);
     }
-    let t = stable_tanh(GELU_SCALE * (x + GELU_CUBIC * x * x * x));
+    let u2 = 2.0 * gelu_inner(x);
+    let s = sigmoid(u2);
     let dinner = GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x);
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dinner;
+    return s + 2.0 * x * s * sigmoid(-u2) * dinner;
 }
 
 // Applies activation `kind` to the pre-activation `x`. `slope` is the negative slope

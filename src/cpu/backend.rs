@@ -45,7 +45,7 @@ impl Backend for CpuBackend {
 
     fn write(&mut self, dst: &mut Array2<f32>, data: &[f32]) -> Result<()> {
         let cols = dst.ncols();
-        let whole_rows = cols == 0 || data.len() % cols == 0;
+        let whole_rows = data.len().is_multiple_of(cols);
         if !whole_rows || data.len() > dst.len() {
             return Err(Error::ShapeMismatch {
                 operation: "upload",

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::backend::{Backend, LossSummary, SgdStep};
 use crate::error::Result;
-use crate::gpu::kernels::{self, Epilogue, LossTotals, MatmulForm};
+use crate::gpu::kernels::{self, Epilogue, LossTotals, MatmulForm, MatmulSize};
 use crate::gpu::{GpuContext, GpuTensor, Recorder};
 use crate::model::Activation;
 
@@ -130,9 +130,7 @@ impl Backend for GpuBackend {
             x,
             weight,
             y,
-            rows,
-            n,
-            k,
+            MatmulSize { m: rows, n, k },
             epilogue,
         )
     }
@@ -151,9 +149,7 @@ impl Backend for GpuBackend {
             x,
             grad_out,
             grad_weight,
-            m,
-            n,
-            rows,
+            MatmulSize { m, n, k: rows },
             Epilogue::None,
         )
     }
@@ -187,9 +183,7 @@ impl Backend for GpuBackend {
             grad_out,
             weight,
             grad_in,
-            rows,
-            n,
-            k,
+            MatmulSize { m: rows, n, k },
             epilogue,
         )
     }

@@ -83,7 +83,7 @@ impl GpuTensor {
     /// rows than the matrix.
     pub fn write_rows<T: bytemuck::Pod>(&self, ctx: &GpuContext, data: &[T]) -> Result<()> {
         debug_assert_eq!(std::mem::size_of::<T>(), 4);
-        let whole_rows = self.cols == 0 || data.len() % self.cols == 0;
+        let whole_rows = data.len().is_multiple_of(self.cols);
         if !whole_rows || data.len() > self.len() {
             return Err(Error::ShapeMismatch {
                 operation: "upload",

@@ -92,7 +92,7 @@ impl Activation {
             }
             Activation::Sigmoid => sigmoid(x),
             Activation::Tanh => stable_tanh(x),
-            Activation::Gelu => 0.5 * x * (1.0 + stable_tanh(gelu_inner(x))),
+            Activation::Gelu => x * sigmoid(2.0 * gelu_inner(x)),
         }
     }
 
@@ -136,13 +136,17 @@ fn gelu_inner(x: f32) -> f32 {
     GELU_SCALE * (x + GELU_CUBIC * x * x * x)
 }
 
+/// The derivative of `x · sigmoid(2u)`, which equals GELU's `x/2 · (1 + tanh(u))` but
+/// keeps its relative precision where `tanh(u)` is near -1. `1 - s` is computed as
+/// `sigmoid(-2u)` for the same reason.
 fn gelu_grad(x: f32) -> f32 {
     if x.abs() > 10.0 {
         return f32::from(x > 0.0);
     }
-    let t = stable_tanh(gelu_inner(x));
+    let u2 = 2.0 * gelu_inner(x);
+    let s = sigmoid(u2);
     let dinner = GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x);
-    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dinner
+    s + 2.0 * x * s * sigmoid(-u2) * dinner
 }
 
 impl fmt::Display for Activation {

@@ -146,11 +146,28 @@ impl<B: Backend> Mlp<B> {
     /// # Errors
     /// The backend's read errors.
     pub fn parameters(&mut self) -> Result<Parameters> {
+        self.read_pairs(|layer| (&layer.weight, &layer.bias))
+    }
+
+    /// Copies the gradients left by the last [`Mlp::compute_gradients`] to the host, in
+    /// the shapes of the parameters.
+    ///
+    /// # Errors
+    /// The backend's read errors.
+    pub fn gradients(&mut self) -> Result<Parameters> {
+        self.read_pairs(|layer| (&layer.grad_weight, &layer.grad_bias))
+    }
+
+    fn read_pairs(
+        &mut self,
+        select: impl Fn(&DenseLayer<B>) -> (&B::Matrix, &B::Matrix),
+    ) -> Result<Parameters> {
         let mut layers = Vec::with_capacity(self.layers.len());
         for (index, layer) in self.layers.iter().enumerate() {
             let (fan_in, width) = (self.spec.fan_in(index), self.spec.layers[index].width);
-            let weight = self.backend.read(&layer.weight, fan_in)?;
-            let bias = self.backend.read(&layer.bias, 1)?;
+            let (weight, bias) = select(layer);
+            let weight = self.backend.read(weight, fan_in)?;
+            let bias = self.backend.read(bias, 1)?;
             layers.push(DenseParams {
                 weight: Array2::from_shape_vec((fan_in, width), weight)
                     .expect("the backend returns whole rows"),

@@ -1,7 +1,7 @@
 //! Launcher of `shaders/column_sum.wgsl`.
 
 use crate::error::Result;
-use crate::gpu::kernels::{expect_shape, grid_1d, to_u32};
+use crate::gpu::kernels::{expect_batch_shape, expect_shape, grid_1d, to_u32};
 use crate::gpu::{GpuTensor, PipelineSpec, Recorder, shaders};
 
 /// Uniform parameters of the column-sum kernel. Mirrored by `ColumnSumParams` in
@@ -33,7 +33,7 @@ pub fn column_sum(
     rows: usize,
 ) -> Result<()> {
     let cols = x.cols();
-    expect_shape("column sum", "x", x, rows, cols)?;
+    expect_batch_shape("column sum", "x", x, rows, cols)?;
     expect_shape("column sum", "out", out, 1, cols)?;
     let params = ColumnSumParams {
         rows: to_u32("rows", rows)?,

@@ -1,7 +1,7 @@
 //! Launcher of `shaders/softmax_cross_entropy.wgsl`.
 
 use crate::error::Result;
-use crate::gpu::kernels::{expect_shape, to_u32};
+use crate::gpu::kernels::{expect_batch_shape, expect_shape, to_u32};
 use crate::gpu::{GpuTensor, PipelineSpec, Recorder, shaders};
 
 /// Uniform parameters of the softmax cross-entropy kernel. Mirrored by
@@ -61,9 +61,9 @@ pub fn softmax_cross_entropy(
 ) -> Result<()> {
     const OP: &str = "softmax cross-entropy";
     let classes = logits.cols();
-    expect_shape(OP, "logits", logits, rows, classes)?;
-    expect_shape(OP, "labels", labels, rows, 1)?;
-    expect_shape(OP, "grad", grad, rows, classes)?;
+    expect_batch_shape(OP, "logits", logits, rows, classes)?;
+    expect_batch_shape(OP, "labels", labels, rows, 1)?;
+    expect_batch_shape(OP, "grad", grad, rows, classes)?;
     expect_shape(OP, "totals", totals, 1, 4)?;
     let params = SoftmaxCrossEntropyParams {
         rows: to_u32("batch rows", rows)?,

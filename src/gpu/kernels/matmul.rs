@@ -2,7 +2,7 @@
 
 use crate::backend::MatmulForm;
 use crate::error::Result;
-use crate::gpu::kernels::{expect_shape, to_u32};
+use crate::gpu::kernels::{expect_batch_shape, expect_shape, to_u32};
 use crate::gpu::{GpuTensor, PipelineSpec, Recorder, shaders};
 use crate::model::Activation;
 
@@ -19,6 +19,17 @@ pub struct MatmulParams {
     pub k: u32,
     /// Negative slope of leaky ReLU, 0 for other activations.
     pub slope: f32,
+}
+
+/// Sizes of a product `C [m, n] = op(A) [m, k] · op(B) [k, n]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulSize {
+    /// Rows of the output.
+    pub m: usize,
+    /// Columns of the output.
+    pub n: usize,
+    /// The reduction length.
+    pub k: usize,
 }
 
 /// What the kernel does with each output element before storing it.
@@ -50,8 +61,8 @@ const BLOCK: u32 = 4;
 
 /// Records `c = epilogue(op(a) · op(b))` for the first `m` rows of `c`.
 ///
-/// `form` says which operands are transposed and `params` gives `m`, `n`, `k`; the
-/// slope is taken from the epilogue's activation. Shapes are checked against `form`.
+/// `form` says which operands are transposed. Shapes are checked against `form` and
+/// `size`; operands whose rows are batch rows may have more rows than are used.
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) when an operand's shape does not
@@ -62,27 +73,30 @@ pub fn matmul(
     a: &GpuTensor,
     b: &GpuTensor,
     c: &GpuTensor,
-    m: usize,
-    n: usize,
-    k: usize,
+    size: MatmulSize,
     epilogue: Epilogue<'_>,
 ) -> Result<()> {
     const OP: &str = "matmul";
+    let MatmulSize { m, n, k } = size;
     match form {
         MatmulForm::Nn => {
-            expect_shape(OP, "a", a, m, k)?;
+            expect_batch_shape(OP, "a", a, m, k)?;
             expect_shape(OP, "b", b, k, n)?;
         }
         MatmulForm::Tn => {
-            expect_shape(OP, "a", a, k, m)?;
-            expect_shape(OP, "b", b, k, n)?;
+            expect_batch_shape(OP, "a", a, k, m)?;
+            expect_batch_shape(OP, "b", b, k, n)?;
         }
         MatmulForm::Nt => {
-            expect_shape(OP, "a", a, m, k)?;
+            expect_batch_shape(OP, "a", a, m, k)?;
             expect_shape(OP, "b", b, n, k)?;
         }
     }
-    expect_shape(OP, "c", c, m, n)?;
+    // The weight gradient is the only product whose output is not batch-sized.
+    match form {
+        MatmulForm::Tn => expect_shape(OP, "c", c, m, n)?,
+        _ => expect_batch_shape(OP, "c", c, m, n)?,
+    }
 
     let ctx = recorder.context().clone();
     let (activation, epilogue_id, aux, pre) = match epilogue {
@@ -94,12 +108,12 @@ pub fn matmul(
         } => {
             expect_shape(OP, "bias", bias, 1, n)?;
             if let Some(pre) = pre {
-                expect_shape(OP, "pre", pre, m, n)?;
+                expect_batch_shape(OP, "pre", pre, m, n)?;
             }
             (activation, 1, Some(bias), pre)
         }
         Epilogue::ActivationGrad { activation, input } => {
-            expect_shape(OP, "activation input", input, m, n)?;
+            expect_batch_shape(OP, "activation input", input, m, n)?;
             (activation, 2, Some(input), None)
         }
     };

@@ -13,7 +13,7 @@ pub use crate::backend::MatmulForm;
 pub use column_sum::{ColumnSumParams, column_sum};
 pub use elementwise::{ElementwiseParams, activation_backward, activation_forward};
 pub use loss::{LossTotals, SoftmaxCrossEntropyParams, softmax_cross_entropy};
-pub use matmul::{Epilogue, MatmulParams, matmul};
+pub use matmul::{Epilogue, MatmulParams, MatmulSize, matmul};
 pub use sgd::{SgdParams, sgd};
 
 use crate::error::{Error, Result};
@@ -42,7 +42,7 @@ pub(crate) fn to_u32(name: &'static str, value: usize) -> Result<u32> {
     })
 }
 
-/// Checks that `tensor` holds at least `rows` rows of exactly `cols` columns.
+/// Checks that `tensor` has `cols` columns and exactly `rows` rows.
 pub(crate) fn expect_shape(
     operation: &'static str,
     name: &'static str,
@@ -50,7 +50,30 @@ pub(crate) fn expect_shape(
     rows: usize,
     cols: usize,
 ) -> Result<()> {
-    if tensor.cols() == cols && tensor.rows() >= rows {
+    expect_rows(operation, name, tensor, rows, cols, tensor.rows() == rows)
+}
+
+/// Checks that `tensor` has `cols` columns and at least `rows` rows, for buffers sized
+/// for the largest batch of which the first `rows` are in use.
+pub(crate) fn expect_batch_shape(
+    operation: &'static str,
+    name: &'static str,
+    tensor: &GpuTensor,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    expect_rows(operation, name, tensor, rows, cols, tensor.rows() >= rows)
+}
+
+fn expect_rows(
+    operation: &'static str,
+    name: &'static str,
+    tensor: &GpuTensor,
+    rows: usize,
+    cols: usize,
+    rows_fit: bool,
+) -> Result<()> {
+    if tensor.cols() == cols && rows_fit {
         return Ok(());
     }
     Err(Error::ShapeMismatch {

@@ -1,0 +1,84 @@
+//! The command-line program, run as a user would run it.
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlp-wgpu"))
+        .args(args)
+        .output()
+        .expect("the binary starts")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn cpu_run_reports_epochs_and_accuracy() {
+    let output = run(&["--device", "cpu", "--epochs", "2", "--hidden", "32"]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("device: CPU"), "{stdout}");
+    assert!(stdout.contains("network: 784-32-10"), "{stdout}");
+    assert!(stdout.contains("epoch   2/2"), "{stdout}");
+    let accuracy: f64 = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("test accuracy: "))
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no test accuracy in {stdout}"));
+    assert!(accuracy > 80.0, "{stdout}");
+}
+
+#[test]
+fn gpu_and_cpu_runs_print_same_fingerprint() {
+    let fingerprint = |device| {
+        let output = run(&[
+            "--device", device, "--epochs", "1", "--hidden", "8", "--seed", "3",
+        ]);
+        let stdout = text(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{device}: {stdout}{}",
+            text(&output.stderr)
+        );
+        stdout
+            .split("fingerprint ")
+            .nth(1)
+            .and_then(|rest| rest.lines().next())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no fingerprint in {stdout}"))
+    };
+    assert_eq!(fingerprint("cpu"), fingerprint("gpu"));
+}
+
+#[test]
+fn zero_width_layer_exits_with_error() {
+    let output = run(&["--device", "cpu", "--hidden", "0"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("error: invalid layer width"), "{stderr}");
+}
+
+#[test]
+fn missing_data_dir_exits_with_error_chain() {
+    let output = run(&["--device", "cpu", "--data-dir", "/nonexistent/mnist"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("error: failed to read /nonexistent/mnist/train-images-idx3-ubyte.gz"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("caused by: no MNIST file found"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_learning_rate_exits_with_error() {
+    let output = run(&["--device", "cpu", "--learning-rate=-1"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("invalid learning rate = -1"), "{stderr}");
+}
