@@ -82,3 +82,34 @@ fn bad_learning_rate_exits_with_error() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("invalid learning rate = -1"), "{stderr}");
 }
+
+/// Runs the binary with wgpu restricted to a backend this machine lacks.
+fn run_without_adapter(args: &[&str]) -> Output {
+    // DX12 exists only on Windows and Metal only on Apple systems.
+    let missing = if cfg!(windows) { "metal" } else { "dx12" };
+    Command::new(env!("CARGO_BIN_EXE_mlp-wgpu"))
+        .args(args)
+        .env("WGPU_BACKEND", missing)
+        .output()
+        .expect("the binary starts")
+}
+
+#[test]
+fn auto_device_falls_back_to_cpu_without_adapter() {
+    let output = run_without_adapter(&["--epochs", "1", "--hidden", "8"]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    let notices: Vec<&str> = stdout.lines().filter(|l| l.contains("training on the CPU instead")).collect();
+    assert_eq!(notices.len(), 1, "{stdout}");
+    assert!(notices[0].contains("no GPU adapter found"), "{stdout}");
+    assert!(stdout.contains("device: CPU"), "{stdout}");
+}
+
+#[test]
+fn gpu_device_without_adapter_exits_with_error() {
+    let output = run_without_adapter(&["--device", "gpu", "--epochs", "1"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("error: no GPU adapter found"), "{stderr}");
+    assert!(stderr.contains("mesa-vulkan-drivers"), "{stderr}");
+}
