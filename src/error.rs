@@ -9,16 +9,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No adapter matched the requested backends or adapter name.
-    #[error(
-        "no GPU adapter found for backends {backends}{name_hint}; install a Vulkan, Metal or \
-         DX12 driver (on Linux without a GPU: the mesa-vulkan-drivers package), or use the CPU \
-         path"
-    )]
+    #[error("no GPU adapter found for backends {backends}; {hint}")]
     NoAdapter {
         /// The backends that were searched, as wgpu names them.
         backends: String,
-        /// A note on the `WGPU_ADAPTER_NAME` filter, empty when it was not set.
-        name_hint: String,
+        /// What to do about it, which depends on why none matched.
+        hint: String,
     },
 
     /// The adapter refused to create a device.
@@ -130,12 +126,14 @@ pub enum Error {
     /// The parameters are restored to their values at the start of the epoch in which
     /// this happened, so no NaN weights are kept.
     #[error(
-        "training diverged at step {step} (epoch {epoch}): the loss became {loss}; lower the \
-         learning rate (now {learning_rate}) or check the data for extreme values"
+        "training diverged at step {} (epoch {}): the loss became {loss}; lower the \
+         learning rate (now {learning_rate}) or check the data for extreme values",
+        step + 1,
+        epoch + 1
     )]
     Diverged {
         /// Zero-based optimizer step, counted from the start of training, whose loss was
-        /// not finite.
+        /// not finite. The message counts steps and epochs from 1.
         step: u64,
         /// Zero-based epoch of that step.
         epoch: usize,

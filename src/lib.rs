@@ -41,3 +41,8 @@ pub mod train;
 
 pub use backend::{Backend, LossSummary, MatmulForm, SgdStep};
 pub use error::{Error, Result};
+
+// Compiles the README's Rust examples as doctests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

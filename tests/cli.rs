@@ -97,11 +97,14 @@ fn run_without_adapter(args: &[&str]) -> Output {
 #[test]
 fn auto_device_falls_back_to_cpu_without_adapter() {
     let output = run_without_adapter(&["--epochs", "1", "--hidden", "8"]);
-    let stdout = text(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
-    let notices: Vec<&str> = stdout.lines().filter(|l| l.contains("training on the CPU instead")).collect();
-    assert_eq!(notices.len(), 1, "{stdout}");
-    assert!(notices[0].contains("no GPU adapter found"), "{stdout}");
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let notices: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("training on the CPU instead"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{stderr}");
+    assert!(notices[0].contains("no GPU adapter found"), "{stderr}");
     assert!(stdout.contains("device: CPU"), "{stdout}");
 }
 
@@ -112,4 +115,42 @@ fn gpu_device_without_adapter_exits_with_error() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("error: no GPU adapter found"), "{stderr}");
     assert!(stderr.contains("mesa-vulkan-drivers"), "{stderr}");
+}
+
+#[test]
+fn huge_layer_exits_with_error_not_abort() {
+    let output = run(&["--device", "cpu", "--hidden", "300000,300000"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("invalid layer shape = [300000, 300000]"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn zero_epochs_is_rejected() {
+    let output = run(&["--device", "cpu", "--epochs", "0"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("--epochs"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn unknown_adapter_name_says_which_exist() {
+    let output = Command::new(env!("CARGO_BIN_EXE_mlp-wgpu"))
+        .args(["--device", "gpu", "--epochs", "1"])
+        .env("WGPU_ADAPTER_NAME", "no-such-adapter")
+        .output()
+        .expect("the binary starts");
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("WGPU_ADAPTER_NAME=\"no-such-adapter\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the adapters are"), "{stderr}");
 }

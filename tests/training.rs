@@ -195,6 +195,6 @@ fn invalid_settings_are_rejected() {
         seed: 1,
         schedule: Schedule::Constant,
     };
-    let error = fit(&mut mlp, &mut optimizer, &digits(10), &config, |_| {}).unwrap_err();
+    let error = fit(&mut mlp, &mut optimizer, &digits(100), &config, |_| {}).unwrap_err();
     assert!(error.to_string().contains("batch size = 17"), "{error}");
 }

@@ -49,12 +49,12 @@ pub struct Args {
     pub device: DeviceChoice,
 
     /// Passes over the training set.
-    #[arg(long, default_value_t = 20)]
-    pub epochs: usize,
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
 
-    /// Rows per optimizer step.
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
+    /// Rows per optimizer step; a value above the training set's size uses the whole set.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
 
     /// Learning rate of SGD at the first epoch.
     #[arg(long, default_value_t = 0.1)]
@@ -85,14 +85,29 @@ pub struct Args {
     pub seed: u64,
 
     /// Directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz] and the
-    /// test-… (or t10k-…) files.
-    #[arg(long, default_value = DEFAULT_DATA_DIR)]
-    pub data_dir: PathBuf,
+    /// test-… (or t10k-…) files [default: data/mnist-10k in the current directory, else in
+    /// the source tree the program was built from]
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
-/// The digits bundled in the repository, found through the path the crate was built
-/// from.
-const DEFAULT_DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
+impl Args {
+    /// The data directory: the one given, else the bundled digits.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        let relative = PathBuf::from(BUNDLED_DATA);
+        if relative.is_dir() {
+            relative
+        } else {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(BUNDLED_DATA)
+        }
+    }
+}
+
+/// Where the repository keeps the bundled digits, relative to its root.
+const BUNDLED_DATA: &str = "data/mnist-10k";
 
 fn parse_activation(s: &str) -> Result<Activation, String> {
     s.parse().map_err(|e: mlp_wgpu::Error| e.to_string())

@@ -17,13 +17,14 @@ use crate::cli::{Args, DeviceChoice};
 /// Any error of the library; with `--device gpu`, also a missing adapter.
 pub fn run(args: &Args) -> mlp_wgpu::Result<()> {
     let started = Instant::now();
-    let train = load_mnist(&args.data_dir, MnistSplit::Train)?;
-    let test = load_mnist(&args.data_dir, MnistSplit::Test)?;
+    let data_dir = args.data_dir();
+    let train = load_mnist(&data_dir, MnistSplit::Train)?;
+    let test = load_mnist(&data_dir, MnistSplit::Test)?;
     println!(
         "data: {} training and {} test digits from {}",
         train.len(),
         test.len(),
-        args.data_dir.display()
+        data_dir.display()
     );
 
     match args.device {
@@ -35,7 +36,7 @@ pub fn run(args: &Args) -> mlp_wgpu::Result<()> {
         DeviceChoice::Auto => match GpuContext::new() {
             Ok(ctx) => train_on(GpuBackend::new(ctx), args, &train, &test, started),
             Err(error) => {
-                println!("no usable GPU ({error}); training on the CPU instead");
+                eprintln!("{error}; training on the CPU instead");
                 train_on(CpuBackend::new(), args, &train, &test, started)
             }
         },
@@ -65,7 +66,9 @@ fn train_on<B: Backend>(
         params.fingerprint()
     );
 
-    let mut mlp = Mlp::new(backend, spec, &params, args.batch_size)?;
+    // Buffers larger than the training set would never be filled.
+    let batch_size = (args.batch_size as usize).min(train.len().max(1));
+    let mut mlp = Mlp::new(backend, spec, &params, batch_size)?;
     let sgd_config = SgdConfig {
         learning_rate: args.learning_rate,
         momentum: args.momentum,
@@ -74,8 +77,8 @@ fn train_on<B: Backend>(
     };
     let mut sgd = Sgd::new(&mut mlp, sgd_config)?;
     let config = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
+        epochs: args.epochs as usize,
+        batch_size,
         seed: args.seed,
         schedule: args.schedule.into(),
     };

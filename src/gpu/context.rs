@@ -345,19 +345,29 @@ async fn choose_adapter(
     instance: &wgpu::Instance,
     backends: wgpu::Backends,
 ) -> Result<wgpu::Adapter> {
-    let backend_names = format!("{backends:?}");
+    let no_adapter = |hint: String| Error::NoAdapter {
+        backends: format!("{backends:?}"),
+        hint,
+    };
+    if backends.is_empty() {
+        let value = std::env::var("WGPU_BACKEND").unwrap_or_default();
+        return Err(no_adapter(format!(
+            "WGPU_BACKEND={value:?} names no known backend; use vulkan, metal, dx12 or gl, \
+             or unset it"
+        )));
+    }
     if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
-        let wanted = wanted.to_lowercase();
+        let wanted_lower = wanted.to_lowercase();
         let adapters = instance.enumerate_adapters(backends).await;
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
         return adapters
             .into_iter()
-            .find(|a| a.get_info().name.to_lowercase().contains(&wanted))
-            .ok_or(Error::NoAdapter {
-                backends: backend_names,
-                name_hint: format!(
-                    " whose name contains WGPU_ADAPTER_NAME={wanted:?} (found: {names:?})"
-                ),
+            .find(|a| a.get_info().name.to_lowercase().contains(&wanted_lower))
+            .ok_or_else(|| {
+                no_adapter(format!(
+                    "no adapter name contains WGPU_ADAPTER_NAME={wanted:?}; the adapters are \
+                     {names:?}, so set it to part of one of those names, or unset it"
+                ))
             });
     }
     instance
@@ -366,8 +376,11 @@ async fn choose_adapter(
             ..Default::default()
         })
         .await
-        .map_err(|_| Error::NoAdapter {
-            backends: backend_names,
-            name_hint: String::new(),
+        .map_err(|_| {
+            no_adapter(
+                "install a Vulkan, Metal or DX12 driver (on Linux without a GPU: the \
+                 mesa-vulkan-drivers package), or use the CPU path"
+                    .to_string(),
+            )
         })
 }

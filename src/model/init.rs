@@ -48,31 +48,57 @@ impl Init {
     /// Draws a `[fan_in, fan_out]` weight matrix, in row-major order, from `rng`.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when either fan is 0.
+    /// [`Error::InvalidConfig`] when either fan is 0 or the matrix does not fit in host
+    /// memory.
     pub fn sample(self, fan_in: usize, fan_out: usize, rng: &mut StdRng) -> Result<Array2<f32>> {
-        if fan_in == 0 || fan_out == 0 {
-            return Err(Error::config(
-                "layer shape",
-                format!("[{fan_in}, {fan_out}]"),
-                "both fans must be at least 1",
-            ));
-        }
+        let mut values = allocate_weights(fan_in, fan_out)?;
+        self.fill(fan_in, fan_out, &mut values, rng);
+        Ok(Array2::from_shape_vec((fan_in, fan_out), values)
+            .expect("the length is fan_in · fan_out"))
+    }
+
+    /// Appends `fan_in · fan_out` draws to `values`.
+    fn fill(self, fan_in: usize, fan_out: usize, values: &mut Vec<f32>, rng: &mut StdRng) {
         let scale = self.scale(fan_in, fan_out) as f32;
-        let shape = (fan_in, fan_out);
-        let weights = match self {
+        let len = fan_in * fan_out;
+        match self {
             Init::XavierUniform | Init::HeUniform => {
                 let uniform = Uniform::new_inclusive(-scale, scale)
                     .expect("the bound is positive and finite");
-                Array2::from_shape_simple_fn(shape, || uniform.sample(rng))
+                values.extend((0..len).map(|_| uniform.sample(rng)));
             }
             Init::XavierNormal | Init::HeNormal => {
                 // rand_distr's Normal takes the standard deviation, not the variance.
                 let normal = Normal::new(0.0, scale).expect("the deviation is positive and finite");
-                Array2::from_shape_simple_fn(shape, || normal.sample(rng))
+                values.extend((0..len).map(|_| normal.sample(rng)));
             }
-        };
-        Ok(weights)
+        }
     }
+}
+
+/// Reserves room for a `[fan_in, fan_out]` matrix, so that a layer too large for memory
+/// is reported as an error instead of aborting the process.
+fn allocate_weights(fan_in: usize, fan_out: usize) -> Result<Vec<f32>> {
+    let shape = || format!("[{fan_in}, {fan_out}]");
+    if fan_in == 0 || fan_out == 0 {
+        return Err(Error::config(
+            "layer shape",
+            shape(),
+            "both fans must be at least 1",
+        ));
+    }
+    let len = fan_in.saturating_mul(fan_out);
+    let mut values = Vec::new();
+    values.try_reserve_exact(len).map_err(|_| {
+        Error::config(
+            "layer shape",
+            shape(),
+            format!(
+                "its {fan_in} × {fan_out} weights do not fit in host memory; use narrower layers"
+            ),
+        )
+    })?;
+    Ok(values)
 }
 
 /// Parameters of one dense layer, on the host.
@@ -103,19 +129,23 @@ impl Parameters {
     /// [`Error::InvalidConfig`] when `spec` is invalid.
     pub fn init(spec: &MlpSpec, init: Option<Init>, seed: u64) -> Result<Self> {
         spec.validate()?;
+        // Reserve every layer before drawing any, so a network too large for memory
+        // fails at once.
+        let mut weights = (0..spec.layers.len())
+            .map(|index| allocate_weights(spec.fan_in(index), spec.layers[index].width))
+            .collect::<Result<Vec<_>>>()?;
         let mut rng = StdRng::seed_from_u64(seed);
-        let layers = spec
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(index, layer)| {
-                let scheme = init.unwrap_or(Init::for_activation(layer.activation));
-                Ok(DenseParams {
-                    weight: scheme.sample(spec.fan_in(index), layer.width, &mut rng)?,
-                    bias: Array1::zeros(layer.width),
-                })
-            })
-            .collect::<Result<_>>()?;
+        let mut layers = Vec::with_capacity(spec.layers.len());
+        for (index, (layer, mut values)) in spec.layers.iter().zip(weights.drain(..)).enumerate() {
+            let scheme = init.unwrap_or(Init::for_activation(layer.activation));
+            let fan_in = spec.fan_in(index);
+            scheme.fill(fan_in, layer.width, &mut values, &mut rng);
+            layers.push(DenseParams {
+                weight: Array2::from_shape_vec((fan_in, layer.width), values)
+                    .expect("the length is fan_in · fan_out"),
+                bias: Array1::zeros(layer.width),
+            });
+        }
         Ok(Parameters { layers })
     }
 

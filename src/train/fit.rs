@@ -40,7 +40,8 @@ impl Schedule {
 pub struct TrainConfig {
     /// Passes over the training set.
     pub epochs: usize,
-    /// Rows per optimizer step; the last batch of an epoch may be smaller.
+    /// Rows per optimizer step; the last batch of an epoch may be smaller, and a value
+    /// above the data set's size uses the whole set.
     pub batch_size: usize,
     /// Seed of the generator that shuffles the rows before each epoch.
     pub seed: u64,
@@ -86,6 +87,11 @@ pub fn fit<B: Backend>(
     config: &TrainConfig,
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> Result<Vec<EpochReport>> {
+    // A batch larger than the data set is the whole data set.
+    let config = &TrainConfig {
+        batch_size: config.batch_size.min(data.len().max(1)),
+        ..*config
+    };
     check_fit(mlp, data, config)?;
     let mut snapshot = allocate_snapshot(mlp)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
