@@ -1,121 +1,146 @@
-// Matrix product C = op(A) · op(B) with a fused epilogue, for the three products of a
-// dense layer:
-//   forward         Y  = act(X · W + bias)       X [m, k], W [k, n], Y [m, n]
-//   weight gradient dW = Xᵀ · dZ                  X [k, m] read transposed, dZ [k, n]
-//   input gradient  dX = (dZ · Wᵀ) ⊙ act'(aux)   dZ [m, k], W [n, k] read transposed
-// Every matrix is row-major f32. Transposed operands are indexed in place, never copied.
-// The activation functions come from activations.wgsl, which the launcher prepends.
+// Matmul kernels that need no optional feature. Appended to activations.wgsl and
+// matmul_common.wgsl.
+//   matmul_blocked: each invocation computes 8 rows × 4 columns in registers, loading runs
+//                   of 4 as vec4 where aligned; fastest where workgroup memory is ordinary
+//                   memory, as on CPU adapters without subgroups.
+//   matmul_tiled:   a 16×16 workgroup stages 64×16 tiles of A and B in workgroup memory
+//                   and each invocation computes 4×4 outputs; for discrete GPUs.
+//   matmul_naive:   one output per invocation; the reference the others are measured by.
 
-// Mirrors `MatmulParams` in src/gpu/kernels/matmul.rs.
-struct MatmulParams {
-    // Rows of C and of op(A).
-    m: u32,
-    // Columns of C and of op(B).
-    n: u32,
-    // Columns of op(A), rows of op(B): the reduction length.
-    k: u32,
-    // Negative slope of leaky ReLU; unused by other activations.
-    slope: f32,
+// A[row0 + i, k0 .. k0 + 4] for i in 0..8: each invocation loads every row itself.
+fn load_a_rows(row0: u32, k0: u32, lane: u32) -> RowsOfA {
+    if (!TRANSPOSE_A) {
+        let mask = k_mask4(k0);
+        let last = params.m - 1u;
+        return RowsOfA(
+            load_a_run(min(row0, last), k0) * mask,
+            load_a_run(min(row0 + 1u, last), k0) * mask,
+            load_a_run(min(row0 + 2u, last), k0) * mask,
+            load_a_run(min(row0 + 3u, last), k0) * mask,
+            load_a_run(min(row0 + 4u, last), k0) * mask,
+            load_a_run(min(row0 + 5u, last), k0) * mask,
+            load_a_run(min(row0 + 6u, last), k0) * mask,
+            load_a_run(min(row0 + 7u, last), k0) * mask,
+        );
+    }
+    let upper = row0 + 4u;
+    return transpose_runs(
+        load_a_run(row0, k0) * k_mask(k0),
+        load_a_run(upper, k0) * k_mask(k0),
+        load_a_run(row0, k0 + 1u) * k_mask(k0 + 1u),
+        load_a_run(upper, k0 + 1u) * k_mask(k0 + 1u),
+        load_a_run(row0, k0 + 2u) * k_mask(k0 + 2u),
+        load_a_run(upper, k0 + 2u) * k_mask(k0 + 2u),
+        load_a_run(row0, k0 + 3u) * k_mask(k0 + 3u),
+        load_a_run(upper, k0 + 3u) * k_mask(k0 + 3u),
+    );
 }
 
-// Workgroup shape in invocations; the launcher sets it per adapter type.
-override WORKGROUP_X: u32 = 8u;
-override WORKGROUP_Y: u32 = 8u;
-// Whether A is stored as [k, m] and B as [n, k] instead of [m, k] and [k, n].
-override TRANSPOSE_A: bool = false;
-override TRANSPOSE_B: bool = false;
-// 0: store the product. 1: add bias[n] and apply ACTIVATION, storing the sum in `pre`
-// when STORE_PRE is set. 2: multiply by the derivative of ACTIVATION at aux[m, n].
-override EPILOGUE: u32 = 0u;
-override ACTIVATION: u32 = 0u;
-override STORE_PRE: bool = false;
-
-const EPILOGUE_NONE: u32 = 0u;
-const EPILOGUE_BIAS_ACTIVATION: u32 = 1u;
-const EPILOGUE_ACTIVATION_GRAD: u32 = 2u;
-
-// Each invocation computes a 4×4 block of C in registers.
-const BLOCK: u32 = 4u;
-
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-// bias [n] for epilogue 1, the derivative's input [m, n] for epilogue 2, else unused.
-@group(0) @binding(2) var<storage, read> aux: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-// Pre-activation [m, n], written only when STORE_PRE is set.
-@group(0) @binding(4) var<storage, read_write> pre: array<f32>;
-@group(0) @binding(5) var<uniform> params: MatmulParams;
-
-fn load_a(row: u32, kk: u32) -> f32 {
-    if (TRANSPOSE_A) {
-        return a[kk * params.m + row];
+@compute @workgroup_size(WORKGROUP_X)
+fn matmul_blocked(
+    @builtin(workgroup_id) workgroup: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_id) local: vec3<u32>,
+) {
+    let block = block_of(workgroup, groups, local.x);
+    if (block.x >= params.m) {
+        return;
     }
-    return a[row * params.k + kk];
-}
-
-fn load_b(kk: u32, col: u32) -> f32 {
-    if (TRANSPOSE_B) {
-        return b[col * params.k + kk];
-    }
-    return b[kk * params.n + col];
-}
-
-fn finish(row: u32, col: u32, value: f32) {
-    let index = row * params.n + col;
-    var result = value;
-    if (EPILOGUE == EPILOGUE_BIAS_ACTIVATION) {
-        let z = value + aux[col];
-        if (STORE_PRE) {
-            pre[index] = z;
-        }
-        result = activate(ACTIVATION, z, params.slope);
-    } else if (EPILOGUE == EPILOGUE_ACTIVATION_GRAD) {
-        result = value * activation_grad(ACTIVATION, aux[index], params.slope);
-    }
-    c[index] = result;
+    compute_block(block.x, block.y, 0u);
 }
 
 @compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y)
-fn matmul(
+fn matmul_naive(
     @builtin(global_invocation_id) id: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    // Row blocks past 65,535 workgroups continue along z.
-    let row0 = (id.y + id.z * groups.y * WORKGROUP_Y) * BLOCK;
-    let col0 = id.x * BLOCK;
-    if (row0 >= params.m || col0 >= params.n) {
+    // Rows past 65,535 workgroups continue along z.
+    let row = id.y + id.z * groups.y * WORKGROUP_Y;
+    let col = id.x;
+    if (row >= params.m || col >= params.n) {
         return;
     }
-
-    // Rows and columns past the edge are clamped to the last valid one, so every load
-    // stays in bounds without a branch; their sums are computed but never stored.
-    var rows: array<u32, 4>;
-    var cols: array<u32, 4>;
-    for (var i = 0u; i < BLOCK; i++) {
-        rows[i] = min(row0 + i, params.m - 1u);
-        cols[i] = min(col0 + i, params.n - 1u);
-    }
-
-    // acc[i][j] accumulates C[row0 + i, col0 + j].
-    var acc: array<vec4<f32>, 4>;
+    var sum = 0.0;
     for (var kk = 0u; kk < params.k; kk++) {
-        let bv = vec4(load_b(kk, cols[0]), load_b(kk, cols[1]), load_b(kk, cols[2]), load_b(kk, cols[3]));
-        for (var i = 0u; i < BLOCK; i++) {
-            acc[i] = fma(vec4(load_a(rows[i], kk)), bv, acc[i]);
-        }
+        sum = fma(load_a(row, kk), load_b(kk, col), sum);
     }
+    finish(row, col, sum);
+}
 
-    for (var i = 0u; i < BLOCK; i++) {
-        let row = row0 + i;
-        if (row >= params.m) {
-            break;
+// Output tile of a workgroup in the tiled kernel, and the reduction step staged at once.
+const TILE: u32 = 64u;
+const TILE_K: u32 = 16u;
+const TILE_THREADS: u32 = 256u;
+
+// tile_a[kk * TILE + r] = A[row_base + r, k0 + kk]; tile_b[kk * TILE + c] likewise for B.
+var<workgroup> tile_a: array<f32, TILE_K * TILE>;
+var<workgroup> tile_b: array<f32, TILE_K * TILE>;
+
+// Stages element `e` of each tile, zero past the edges. Neighbouring invocations read
+// neighbouring addresses of the operand's contiguous dimension, which GPUs coalesce.
+fn stage_tiles(e: u32, row_base: u32, col_base: u32, k0: u32) {
+    var kk: u32;
+    var r: u32;
+    if (TRANSPOSE_A) {
+        kk = e / TILE;
+        r = e % TILE;
+    } else {
+        kk = e % TILE_K;
+        r = e / TILE_K;
+    }
+    let row = row_base + r;
+    let a_in = row < params.m && k0 + kk < params.k;
+    let a_value = load_a(min(row, params.m - 1u), min(k0 + kk, params.k - 1u));
+    tile_a[kk * TILE + r] = select(0.0, a_value, a_in);
+
+    var kb: u32;
+    var cb: u32;
+    if (TRANSPOSE_B) {
+        kb = e % TILE_K;
+        cb = e / TILE_K;
+    } else {
+        kb = e / TILE;
+        cb = e % TILE;
+    }
+    let col = col_base + cb;
+    let b_in = col < params.n && k0 + kb < params.k;
+    let b_value = load_b(min(k0 + kb, params.k - 1u), min(col, params.n - 1u));
+    tile_b[kb * TILE + cb] = select(0.0, b_value, b_in);
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(
+    @builtin(workgroup_id) workgroup: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_id) local: vec3<u32>,
+    @builtin(local_invocation_index) flat: u32,
+) {
+    let row_base = (workgroup.y + workgroup.z * groups.y) * TILE;
+    let col_base = workgroup.x * TILE;
+    // acc[i][j] accumulates C[row_base + 4·local.y + i, col_base + 4·local.x + j].
+    var acc: array<vec4<f32>, 4>;
+    for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+        for (var step = 0u; step < TILE_K * TILE / TILE_THREADS; step++) {
+            stage_tiles(flat + step * TILE_THREADS, row_base, col_base, k0);
         }
-        for (var j = 0u; j < BLOCK; j++) {
-            let col = col0 + j;
-            if (col >= params.n) {
-                break;
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            let a_base = kk * TILE + local.y * 4u;
+            let b_base = kk * TILE + local.x * 4u;
+            let bv = vec4(tile_b[b_base], tile_b[b_base + 1u], tile_b[b_base + 2u], tile_b[b_base + 3u]);
+            for (var i = 0u; i < 4u; i++) {
+                acc[i] = fma(vec4(tile_a[a_base + i]), bv, acc[i]);
             }
-            finish(row, col, acc[i][j]);
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let row = row_base + local.y * 4u + i;
+        for (var j = 0u; j < 4u; j++) {
+            let col = col_base + local.x * 4u + j;
+            if (row < params.m && col < params.n) {
+                finish(row, col, acc[i][j]);
+            }
         }
     }
 }

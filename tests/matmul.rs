@@ -1,25 +1,29 @@
-//! Parity of the matmul kernel with the CPU reference, in all three forms, with each
+//! Parity of every matmul kernel with the CPU reference, in all three forms, with each
 //! epilogue, on shapes that are not multiples of the tile.
 
 mod common;
 
-use common::{assert_close, dot_tolerance, download, pattern, recorder, upload, zeros};
+use std::sync::Arc;
+
+use common::{assert_close, dot_tolerance, download, kernel_contexts, pattern, upload, zeros};
 use mlp_wgpu::MatmulForm;
 use mlp_wgpu::cpu;
-use mlp_wgpu::gpu::kernels::{Epilogue, MatmulSize, matmul};
+use mlp_wgpu::gpu::kernels::{Epilogue, MatmulKernel, MatmulSize, matmul};
+use mlp_wgpu::gpu::{GpuContext, Recorder};
 use mlp_wgpu::model::Activation;
 use ndarray::{Array1, Array2, ArrayView2, array};
 
 /// Awkward sizes: one, below a 4-wide block, one past a power of two, one past 256.
 const SIZES: [usize; 4] = [1, 7, 65, 257];
 
+/// Row counts on both sides of the tile and block sizes.
+const M_SWEEP: [usize; 11] = [1, 63, 64, 65, 255, 256, 257, 511, 512, 513, 1024];
+
+const FORMS: [MatmulForm; 3] = [MatmulForm::Nn, MatmulForm::Tn, MatmulForm::Nt];
+
 /// Stored shapes of A and B for `form`, given the product's m, n, k.
-fn operand_shapes(
-    form: MatmulForm,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> ((usize, usize), (usize, usize)) {
+fn operand_shapes(form: MatmulForm, size: MatmulSize) -> ((usize, usize), (usize, usize)) {
+    let MatmulSize { m, n, k } = size;
     match form {
         MatmulForm::Nn => ((m, k), (k, n)),
         MatmulForm::Tn => ((k, m), (k, n)),
@@ -33,56 +37,66 @@ fn abs_scale(form: MatmulForm, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -
     product.iter().copied().fold(0.0, f32::max)
 }
 
+/// Runs `f` on every kernel's context.
+fn each_kernel(mut f: impl FnMut(MatmulKernel, &Arc<GpuContext>)) {
+    for (kernel, ctx) in kernel_contexts() {
+        f(*kernel, ctx);
+    }
+}
+
 fn gpu_matmul(
+    ctx: &Arc<GpuContext>,
     form: MatmulForm,
     a: &Array2<f32>,
     b: &Array2<f32>,
-    m: usize,
-    n: usize,
-    k: usize,
+    size: MatmulSize,
 ) -> Array2<f32> {
-    let mut rec = recorder();
-    let (ga, gb, gc) = (
-        upload(&rec, a.view()),
-        upload(&rec, b.view()),
-        zeros(&rec, m, n),
-    );
-    matmul(
-        &mut rec,
-        form,
-        &ga,
-        &gb,
-        &gc,
-        MatmulSize { m, n, k },
-        Epilogue::None,
-    )
-    .unwrap();
+    let mut rec = Recorder::new(ctx.clone());
+    let (ga, gb) = (upload(&rec, a.view()), upload(&rec, b.view()));
+    let gc = zeros(&rec, size.m, size.n);
+    matmul(&mut rec, form, &ga, &gb, &gc, size, Epilogue::None).unwrap();
     download(&mut rec, &gc)
+}
+
+fn check_parity(kernel: MatmulKernel, ctx: &Arc<GpuContext>, form: MatmulForm, size: MatmulSize) {
+    let (a_shape, b_shape) = operand_shapes(form, size);
+    let a = pattern(a_shape.0, a_shape.1, 1);
+    let b = pattern(b_shape.0, b_shape.1, 2);
+    let want = cpu::matmul(form, a.view(), b.view());
+    let got = gpu_matmul(ctx, form, &a, &b, size);
+    let atol = dot_tolerance(size.k, abs_scale(form, a.view(), b.view()));
+    let what = format!("{kernel:?} {form:?} {size:?}");
+    assert_close(&what, got.view(), want.view(), atol, 0.0);
 }
 
 #[test]
 fn matmul_matches_cpu_on_awkward_shapes() {
-    for form in [MatmulForm::Nn, MatmulForm::Tn, MatmulForm::Nt] {
-        for m in SIZES {
-            for n in SIZES {
-                for k in SIZES {
-                    let (a_shape, b_shape) = operand_shapes(form, m, n, k);
-                    let a = pattern(a_shape.0, a_shape.1, 1);
-                    let b = pattern(b_shape.0, b_shape.1, 2);
-                    let want = cpu::matmul(form, a.view(), b.view());
-                    let got = gpu_matmul(form, &a, &b, m, n, k);
-                    let atol = dot_tolerance(k, abs_scale(form, a.view(), b.view()));
-                    assert_close(
-                        &format!("{form:?} m={m} n={n} k={k}"),
-                        got.view(),
-                        want.view(),
-                        atol,
-                        0.0,
-                    );
+    each_kernel(|kernel, ctx| {
+        for form in FORMS {
+            for m in SIZES {
+                for n in SIZES {
+                    for k in SIZES {
+                        check_parity(kernel, ctx, form, MatmulSize { m, n, k });
+                    }
                 }
             }
         }
-    }
+    });
+}
+
+#[test]
+fn matmul_matches_cpu_over_row_sweep() {
+    // (n, k) pairs: both multiples of 4, neither, and one column with a long reduction.
+    let widths = [(64, 128), (10, 65), (1, 257)];
+    each_kernel(|kernel, ctx| {
+        for form in FORMS {
+            for m in M_SWEEP {
+                for (n, k) in widths {
+                    check_parity(kernel, ctx, form, MatmulSize { m, n, k });
+                }
+            }
+        }
+    });
 }
 
 const ACTIVATIONS: [Activation; 6] = [
@@ -102,81 +116,83 @@ const EPILOGUE_RTOL: f32 = 1e-5;
 
 #[test]
 fn bias_activation_epilogue_matches_cpu() {
-    let (m, n, k) = (65, 7, 257);
-    let x = pattern(m, k, 3);
-    let w = pattern(k, n, 4);
-    let bias = pattern(1, n, 5);
-    let atol = 2.0 * dot_tolerance(k, abs_scale(MatmulForm::Nn, x.view(), w.view())) + 1e-6;
+    let size = MatmulSize {
+        m: 65,
+        n: 7,
+        k: 257,
+    };
+    let x = pattern(size.m, size.k, 3);
+    let w = pattern(size.k, size.n, 4);
+    let bias = pattern(1, size.n, 5);
+    let scale = abs_scale(MatmulForm::Nn, x.view(), w.view());
+    let atol = 2.0 * dot_tolerance(size.k, scale) + 1e-6;
     for activation in ACTIVATIONS {
-        let mut want_pre = Array2::zeros((m, n));
-        let mut want = Array2::zeros((m, n));
+        let mut want_pre = Array2::zeros((size.m, size.n));
+        let mut want = Array2::zeros((size.m, size.n));
+        let pre_view = Some(want_pre.view_mut());
         cpu::linear_forward(
             x.view(),
             w.view(),
             bias.row(0),
             activation,
-            Some(want_pre.view_mut()),
+            pre_view,
             want.view_mut(),
         );
 
-        let mut rec = recorder();
-        let (gx, gw, gb) = (
-            upload(&rec, x.view()),
-            upload(&rec, w.view()),
-            upload(&rec, bias.view()),
-        );
-        let (gy, gpre) = (zeros(&rec, m, n), zeros(&rec, m, n));
-        let epilogue = Epilogue::BiasActivation {
-            bias: &gb,
-            activation,
-            pre: Some(&gpre),
-        };
-        matmul(
-            &mut rec,
-            MatmulForm::Nn,
-            &gx,
-            &gw,
-            &gy,
-            MatmulSize { m, n, k },
-            epilogue,
-        )
-        .unwrap();
-        let got = download(&mut rec, &gy);
-        let got_pre = download(&mut rec, &gpre);
+        each_kernel(|kernel, ctx| {
+            let mut rec = Recorder::new(ctx.clone());
+            let (gx, gw) = (upload(&rec, x.view()), upload(&rec, w.view()));
+            let gb = upload(&rec, bias.view());
+            let (gy, gpre) = (zeros(&rec, size.m, size.n), zeros(&rec, size.m, size.n));
+            let epilogue = Epilogue::BiasActivation {
+                bias: &gb,
+                activation,
+                pre: Some(&gpre),
+            };
+            matmul(&mut rec, MatmulForm::Nn, &gx, &gw, &gy, size, epilogue).unwrap();
+            let got = download(&mut rec, &gy);
+            let got_pre = download(&mut rec, &gpre);
 
-        assert_close(
-            &format!("{activation} output"),
-            got.view(),
-            want.view(),
-            atol,
-            EPILOGUE_RTOL,
-        );
-        assert_close(
-            &format!("{activation} pre-activation"),
-            got_pre.view(),
-            want_pre.view(),
-            atol,
-            0.0,
-        );
+            let what = format!("{kernel:?} {activation}");
+            assert_close(
+                &format!("{what} output"),
+                got.view(),
+                want.view(),
+                atol,
+                EPILOGUE_RTOL,
+            );
+            assert_close(
+                &format!("{what} pre-activation"),
+                got_pre.view(),
+                want_pre.view(),
+                atol,
+                0.0,
+            );
+        });
     }
 }
 
 #[test]
 fn activation_grad_epilogue_matches_cpu() {
-    let (m, n, k) = (257, 65, 7);
-    let grad_out = pattern(m, k, 6);
-    let w = pattern(n, k, 7);
-    let atol = 2.0 * dot_tolerance(k, abs_scale(MatmulForm::Nt, grad_out.view(), w.view())) + 1e-6;
+    let size = MatmulSize {
+        m: 257,
+        n: 65,
+        k: 7,
+    };
+    let grad_out = pattern(size.m, size.k, 6);
+    let w = pattern(size.n, size.k, 7);
+    let scale = abs_scale(MatmulForm::Nt, grad_out.view(), w.view());
+    let atol = 2.0 * dot_tolerance(size.k, scale) + 1e-6;
     for activation in ACTIVATIONS {
         // The derivative's input: an output of the activation (or, for GELU, its input).
-        let act_input = pattern(m, n, 8).mapv(|v| {
+        let act_input = pattern(size.m, size.n, 8).mapv(|v| {
             if activation.grad_needs_pre_activation() {
                 4.0 * v
             } else {
                 activation.apply(4.0 * v)
             }
         });
-        let mut want = Array2::zeros((m, n));
+        let mut want = Array2::zeros((size.m, size.n));
         cpu::input_grad(
             grad_out.view(),
             w.view(),
@@ -185,38 +201,67 @@ fn activation_grad_epilogue_matches_cpu() {
             want.view_mut(),
         );
 
-        let mut rec = recorder();
-        let (gd, gw, gi) = (
-            upload(&rec, grad_out.view()),
-            upload(&rec, w.view()),
-            upload(&rec, act_input.view()),
-        );
-        let gout = zeros(&rec, m, n);
-        let epilogue = Epilogue::ActivationGrad {
-            activation,
-            input: &gi,
-        };
-        matmul(
-            &mut rec,
-            MatmulForm::Nt,
-            &gd,
-            &gw,
-            &gout,
-            MatmulSize { m, n, k },
-            epilogue,
-        )
-        .unwrap();
-        let got = download(&mut rec, &gout);
-        assert_close(
-            &format!("{activation} input gradient"),
-            got.view(),
-            want.view(),
-            atol,
-            EPILOGUE_RTOL,
-        );
+        each_kernel(|kernel, ctx| {
+            let mut rec = Recorder::new(ctx.clone());
+            let (gd, gw) = (upload(&rec, grad_out.view()), upload(&rec, w.view()));
+            let gi = upload(&rec, act_input.view());
+            let gout = zeros(&rec, size.m, size.n);
+            let epilogue = Epilogue::ActivationGrad {
+                activation,
+                input: &gi,
+            };
+            matmul(&mut rec, MatmulForm::Nt, &gd, &gw, &gout, size, epilogue).unwrap();
+            let got = download(&mut rec, &gout);
+            let what = format!("{kernel:?} {activation} input gradient");
+            assert_close(&what, got.view(), want.view(), atol, EPILOGUE_RTOL);
+        });
     }
 }
 
+#[test]
+fn accumulate_epilogue_adds_to_output() {
+    let size = MatmulSize {
+        m: 65,
+        n: 10,
+        k: 33,
+    };
+    let a = pattern(size.k, size.m, 9);
+    let b = pattern(size.k, size.n, 10);
+    let start = pattern(size.m, size.n, 11);
+    let want = &start + &cpu::matmul(MatmulForm::Tn, a.view(), b.view());
+    let atol = dot_tolerance(
+        size.k + 1,
+        abs_scale(MatmulForm::Tn, a.view(), b.view()) + 1.0,
+    );
+    each_kernel(|kernel, ctx| {
+        let mut rec = Recorder::new(ctx.clone());
+        let (ga, gb, gc) = (
+            upload(&rec, a.view()),
+            upload(&rec, b.view()),
+            upload(&rec, start.view()),
+        );
+        matmul(
+            &mut rec,
+            MatmulForm::Tn,
+            &ga,
+            &gb,
+            &gc,
+            size,
+            Epilogue::Accumulate,
+        )
+        .unwrap();
+        let got = download(&mut rec, &gc);
+        assert_close(
+            &format!("{kernel:?} accumulate"),
+            got.view(),
+            want.view(),
+            atol,
+            0.0,
+        );
+    });
+}
+
+/// Checks an exact product on the CPU and on every kernel.
 fn check_exact(form: MatmulForm, a: Array2<f32>, b: Array2<f32>, want: Array2<f32>) {
     let (m, n) = want.dim();
     let k = match form {
@@ -225,8 +270,10 @@ fn check_exact(form: MatmulForm, a: Array2<f32>, b: Array2<f32>, want: Array2<f3
     };
     let cpu_result = cpu::matmul(form, a.view(), b.view());
     assert_eq!(cpu_result, want, "CPU {form:?}");
-    let gpu_result = gpu_matmul(form, &a, &b, m, n, k);
-    assert_eq!(gpu_result, want, "GPU {form:?}");
+    each_kernel(|kernel, ctx| {
+        let gpu_result = gpu_matmul(ctx, form, &a, &b, MatmulSize { m, n, k });
+        assert_eq!(gpu_result, want, "GPU {kernel:?} {form:?}");
+    });
 }
 
 #[test]
@@ -235,12 +282,8 @@ fn matmul_4x4_by_ones_keeps_every_row() {
         .into_shape_with_order((4, 4))
         .unwrap();
     let b = Array2::ones((4, 2));
-    check_exact(
-        MatmulForm::Nn,
-        a,
-        b,
-        array![[6.0, 6.0], [22.0, 22.0], [38.0, 38.0], [54.0, 54.0]],
-    );
+    let want = array![[6.0, 6.0], [22.0, 22.0], [38.0, 38.0], [54.0, 54.0]];
+    check_exact(MatmulForm::Nn, a, b, want);
 }
 
 #[test]
@@ -260,12 +303,9 @@ fn matmul_non_square_keeps_every_column() {
 
 #[test]
 fn matmul_row_by_column_is_dot_product() {
-    check_exact(
-        MatmulForm::Nt,
-        array![[1.0, 2.0, 3.0]],
-        array![[4.0, 5.0, 6.0]],
-        array![[32.0]],
-    );
+    let a = array![[1.0, 2.0, 3.0]];
+    let b = array![[4.0, 5.0, 6.0]];
+    check_exact(MatmulForm::Nt, a, b, array![[32.0]]);
 }
 
 #[test]
@@ -281,8 +321,15 @@ fn matmul_dyadic_65x67x129_is_bit_exact() {
     assert_eq!(cpu_result[[0, 0]], 0.453125);
     assert_eq!(cpu_result[[64, 128]], 375.0 / 256.0); // 1.46484375
     assert_eq!(cpu_result.sum(), 279.0 / 256.0); // 1.08984375
-    let gpu_result = gpu_matmul(MatmulForm::Nn, &a, &b, 65, 129, 67);
-    assert_eq!(gpu_result, cpu_result);
+    each_kernel(|kernel, ctx| {
+        let size = MatmulSize {
+            m: 65,
+            n: 129,
+            k: 67,
+        };
+        let gpu_result = gpu_matmul(ctx, MatmulForm::Nn, &a, &b, size);
+        assert_eq!(gpu_result, cpu_result, "{kernel:?}");
+    });
 }
 
 #[test]
@@ -299,51 +346,52 @@ fn matmul_long_sum_within_rounding_bound() {
         (f64::from(sequential) - 409.615_78).abs() < 1e-4,
         "sequential sum {sequential}"
     );
+    let sequential_error = (f64::from(sequential) - exact).abs();
     assert!(
-        (f64::from(sequential) - exact).abs() <= bound,
+        sequential_error <= bound,
         "sequential sum {sequential} outside {bound}"
     );
     // A fixed relative tolerance of 1e-7 would reject the plain sequential loop.
-    assert!((f64::from(sequential) - exact).abs() > 1e-7 * exact);
+    assert!(sequential_error > 1e-7 * exact);
 
     let cpu_result = cpu::matmul(MatmulForm::Nn, a.view(), b.view())[[0, 0]];
-    let gpu_result = gpu_matmul(MatmulForm::Nn, &a, &b, 1, 1, k)[[0, 0]];
-    for (name, value) in [("cpu", cpu_result), ("gpu", gpu_result)] {
+    let error = (f64::from(cpu_result) - exact).abs();
+    assert!(
+        error <= bound,
+        "cpu gives {cpu_result}, {error} from {exact}, bound {bound}"
+    );
+    each_kernel(|kernel, ctx| {
+        let size = MatmulSize { m: 1, n: 1, k };
+        let value = gpu_matmul(ctx, MatmulForm::Nn, &a, &b, size)[[0, 0]];
         let error = (f64::from(value) - exact).abs();
         assert!(
             error <= bound,
-            "{name} gives {value}, {error} from {exact}, bound {bound}"
+            "{kernel:?} gives {value}, {error} from {exact}, bound {bound}"
         );
-    }
+    });
 }
 
 #[test]
 fn matmul_rows_past_workgroup_limit() {
-    // 2,100,000 rows need 65,625 row workgroups, more than one dimension allows.
-    let m = 2_100_000;
+    // 4,200,000 rows need more than 65,535 row workgroups in every kernel.
+    let m = 4_200_000;
     let a = Array2::from_shape_fn((m, 1), |(i, _)| (i % 1000) as f32);
     let b = array![[2.0f32]];
-    let got = gpu_matmul(MatmulForm::Nn, &a, &b, m, 1, 1);
     let want = a.mapv(|v| 2.0 * v);
-    assert_eq!(got, want);
+    each_kernel(|kernel, ctx| {
+        let got = gpu_matmul(ctx, MatmulForm::Nn, &a, &b, MatmulSize { m, n: 1, k: 1 });
+        assert_eq!(got, want, "{kernel:?}");
+    });
 }
 
 #[test]
 fn matmul_rejects_mismatched_shapes() {
-    let mut rec = recorder();
+    let mut rec = common::recorder();
     let a = zeros(&rec, 3, 4);
     let b = zeros(&rec, 5, 2);
     let c = zeros(&rec, 3, 2);
-    let error = matmul(
-        &mut rec,
-        MatmulForm::Nn,
-        &a,
-        &b,
-        &c,
-        MatmulSize { m: 3, n: 2, k: 4 },
-        Epilogue::None,
-    )
-    .unwrap_err();
+    let size = MatmulSize { m: 3, n: 2, k: 4 };
+    let error = matmul(&mut rec, MatmulForm::Nn, &a, &b, &c, size, Epilogue::None).unwrap_err();
     let message = error.to_string();
     assert!(
         message.contains("[5, 2]") && message.contains("[4, 2]"),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::gpu::kernels::MatmulKernel;
 
 /// One compute pipeline request: a WGSL source, its entry point, the override constants
 /// and the number of storage bindings it declares.
@@ -31,29 +32,23 @@ pub struct PipelineSpec<'a> {
 /// and the bit patterns of the override values.
 type PipelineKey = (usize, &'static str, Vec<(&'static str, u64)>);
 
-/// Tile sizes chosen once per adapter type, because register blocking wins on CPU
-/// adapters such as lavapipe and workgroup-wide tiles win on discrete GPUs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TileConfig {
-    /// Matmul workgroup width in invocations, along the output's columns.
-    pub matmul_workgroup_x: u32,
-    /// Matmul workgroup height in invocations, along the output's rows.
-    pub matmul_workgroup_y: u32,
+/// Settings of a [`GpuContext`] beyond what wgpu's environment variables choose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ContextOptions {
+    /// The matmul kernel to use instead of the one chosen for the adapter's type.
+    pub matmul_kernel: Option<MatmulKernel>,
 }
 
-impl TileConfig {
-    /// Returns the setting for an adapter of the given type.
-    pub fn for_device_type(device_type: wgpu::DeviceType) -> Self {
-        match device_type {
-            wgpu::DeviceType::Cpu => TileConfig {
-                matmul_workgroup_x: 8,
-                matmul_workgroup_y: 8,
-            },
-            _ => TileConfig {
-                matmul_workgroup_x: 16,
-                matmul_workgroup_y: 16,
-            },
-        }
+/// The matmul kernel for an adapter, chosen once from its type and features, with no
+/// tuning at start-up. On CPU adapters such as lavapipe, workgroup memory is ordinary
+/// memory and every storage load costs a loop over the SIMD lanes, so register blocking
+/// with loads shared through subgroups is fastest; on GPUs, tiles staged in workgroup
+/// memory are.
+fn choose_matmul_kernel(info: &wgpu::AdapterInfo, subgroups: bool) -> MatmulKernel {
+    match info.device_type {
+        wgpu::DeviceType::Cpu if subgroups && info.subgroup_min_size >= 8 => MatmulKernel::Subgroup,
+        wgpu::DeviceType::Cpu => MatmulKernel::Blocked,
+        _ => MatmulKernel::Tiled,
     }
 }
 
@@ -67,7 +62,8 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
-    tiles: TileConfig,
+    matmul_kernel: MatmulKernel,
+    blocked_workgroup_size: u32,
     layouts: Mutex<HashMap<(u32, u32), wgpu::BindGroupLayout>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     modules: Mutex<HashMap<usize, wgpu::ShaderModule>>,
@@ -100,10 +96,18 @@ impl GpuContext {
     /// [`Error::NoAdapter`] when no adapter matches, [`Error::RequestDevice`] when the
     /// adapter refuses to create a device.
     pub fn new() -> Result<Arc<Self>> {
-        pollster::block_on(Self::new_async())
+        Self::with_options(ContextOptions::default())
     }
 
-    async fn new_async() -> Result<Arc<Self>> {
+    /// [`GpuContext::new`] with explicit settings.
+    ///
+    /// # Errors
+    /// As [`GpuContext::new`].
+    pub fn with_options(options: ContextOptions) -> Result<Arc<Self>> {
+        pollster::block_on(Self::new_async(options))
+    }
+
+    async fn new_async(options: ContextOptions) -> Result<Arc<Self>> {
         let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
         descriptor.backends = wgpu::Backends::PRIMARY;
         let descriptor = descriptor.with_env();
@@ -116,7 +120,9 @@ impl GpuContext {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("mlp-wgpu device"),
-                required_features: wgpu::Features::empty(),
+                // Subgroups are optional: without them the blocked kernel replaces the
+                // subgroup one.
+                required_features: adapter.features() & wgpu::Features::SUBGROUP,
                 required_limits: limits.clone(),
                 ..Default::default()
             })
@@ -133,15 +139,22 @@ impl GpuContext {
             slot.get_or_insert_with(|| error.to_string());
         }));
 
+        let subgroups = device.features().contains(wgpu::Features::SUBGROUP);
+        let matmul_kernel = options
+            .matmul_kernel
+            .unwrap_or_else(|| choose_matmul_kernel(&info, subgroups));
         log::info!(
             "GPU adapter: {} ({:?}, {:?}), max storage binding {} MiB, max buffer {} MiB, \
-             max workgroups per dimension {}",
+             max workgroups per dimension {}, subgroups {}..{}, matmul kernel {}",
             info.name,
             info.backend,
             info.device_type,
             limits.max_storage_buffer_binding_size >> 20,
             limits.max_buffer_size >> 20,
             limits.max_compute_workgroups_per_dimension,
+            info.subgroup_min_size,
+            info.subgroup_max_size,
+            matmul_kernel.name(),
         );
 
         let unused = |label, usage| {
@@ -155,7 +168,9 @@ impl GpuContext {
         let unused_read = unused("unused.read", wgpu::BufferUsages::STORAGE);
         let unused_write = unused("unused.write", wgpu::BufferUsages::STORAGE);
         Ok(Arc::new(GpuContext {
-            tiles: TileConfig::for_device_type(info.device_type),
+            matmul_kernel,
+            // Whole subgroups per workgroup, and at least 32 invocations.
+            blocked_workgroup_size: info.subgroup_max_size.clamp(32, 256),
             device,
             queue,
             info,
@@ -189,9 +204,20 @@ impl GpuContext {
         &self.limits
     }
 
-    /// The tile sizes chosen for this adapter.
-    pub fn tiles(&self) -> TileConfig {
-        self.tiles
+    /// The matmul kernel chosen for this adapter.
+    pub fn matmul_kernel(&self) -> MatmulKernel {
+        self.matmul_kernel
+    }
+
+    /// Workgroup size of the blocked and subgroup matmul kernels: a multiple of the
+    /// subgroup size, so no subgroup is split.
+    pub fn blocked_workgroup_size(&self) -> u32 {
+        self.blocked_workgroup_size
+    }
+
+    /// Whether the device has subgroup operations.
+    pub fn has_subgroups(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SUBGROUP)
     }
 
     /// A one-line description of the adapter, such as

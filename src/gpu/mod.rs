@@ -11,6 +11,6 @@ pub mod shaders;
 mod tensor;
 
 pub use backend::GpuBackend;
-pub use context::{GpuContext, PipelineSpec, TileConfig};
+pub use context::{ContextOptions, GpuContext, PipelineSpec};
 pub use recorder::Recorder;
 pub use tensor::GpuTensor;

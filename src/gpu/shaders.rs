@@ -6,10 +6,19 @@
 /// Activation functions and their derivatives, without entry points.
 pub const ACTIVATIONS: &str = include_str!("../../shaders/activations.wgsl");
 
-/// Matrix product with a fused bias-and-activation or activation-derivative epilogue.
+/// Matrix products with fused epilogues: the blocked, tiled and naive kernels.
 pub const MATMUL: &str = concat!(
     include_str!("../../shaders/activations.wgsl"),
+    include_str!("../../shaders/matmul_common.wgsl"),
     include_str!("../../shaders/matmul.wgsl")
+);
+
+/// The matmul kernel that shares loads through subgroup broadcasts; it needs
+/// `wgpu::Features::SUBGROUP`, so it is a module of its own.
+pub const MATMUL_SUBGROUP: &str = concat!(
+    include_str!("../../shaders/activations.wgsl"),
+    include_str!("../../shaders/matmul_common.wgsl"),
+    include_str!("../../shaders/matmul_subgroup.wgsl")
 );
 
 /// Element-wise activation forward and backward.
@@ -27,7 +36,8 @@ pub const COLUMN_SUM: &str = include_str!("../../shaders/column_sum.wgsl");
 /// SGD with momentum and weight decay.
 pub const SGD: &str = include_str!("../../shaders/sgd.wgsl");
 
-/// Every complete shader module with its file name, for validation.
+/// Every complete shader module that needs no optional feature, with its file name, for
+/// validation.
 pub const ALL: &[(&str, &str)] = &[
     ("matmul.wgsl", MATMUL),
     ("elementwise.wgsl", ELEMENTWISE),

@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use mlp_wgpu::gpu::{GpuContext, GpuTensor, Recorder};
+use mlp_wgpu::gpu::kernels::MatmulKernel;
+use mlp_wgpu::gpu::{ContextOptions, GpuContext, GpuTensor, Recorder};
 use ndarray::{Array2, ArrayView2};
 
 /// Returns the GPU context shared by the tests of one test binary.
@@ -35,6 +36,34 @@ pub fn context() -> Arc<GpuContext> {
             ctx
         })
         .clone()
+}
+
+/// Returns one context per matmul kernel the adapter can run, each forced to use that
+/// kernel, so that every kernel is tested whatever the adapter would choose.
+pub fn kernel_contexts() -> &'static [(MatmulKernel, Arc<GpuContext>)] {
+    static CONTEXTS: OnceLock<Vec<(MatmulKernel, Arc<GpuContext>)>> = OnceLock::new();
+    CONTEXTS.get_or_init(|| {
+        let subgroups = context().has_subgroups();
+        MatmulKernel::ALL
+            .into_iter()
+            .filter(|&kernel| {
+                let runnable = kernel != MatmulKernel::Subgroup || subgroups;
+                if !runnable {
+                    eprintln!("the adapter has no subgroups, so the subgroup kernel is not tested");
+                }
+                runnable
+            })
+            .map(|kernel| {
+                let options = ContextOptions {
+                    matmul_kernel: Some(kernel),
+                };
+                (
+                    kernel,
+                    GpuContext::with_options(options).expect("the adapter was found once"),
+                )
+            })
+            .collect()
+    })
 }
 
 /// Returns a recorder on the shared context.

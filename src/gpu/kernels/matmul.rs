@@ -1,4 +1,4 @@
-//! Launcher of `shaders/matmul.wgsl`.
+//! Launchers of the matmul kernels in `shaders/matmul*.wgsl`.
 
 use crate::backend::MatmulForm;
 use crate::error::Result;
@@ -6,8 +6,8 @@ use crate::gpu::kernels::{expect_batch_shape, expect_shape, to_u32};
 use crate::gpu::{GpuTensor, PipelineSpec, Recorder, shaders};
 use crate::model::Activation;
 
-/// Uniform parameters of the matmul kernel. Mirrored by `MatmulParams` in
-/// `shaders/matmul.wgsl`.
+/// Uniform parameters of the matmul kernels. Mirrored by `MatmulParams` in
+/// `shaders/matmul_common.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct MatmulParams {
@@ -32,6 +32,42 @@ pub struct MatmulSize {
     pub k: usize,
 }
 
+/// The matmul kernels. [`GpuContext`](crate::gpu::GpuContext) picks one per adapter type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatmulKernel {
+    /// One output per invocation; the baseline the others are measured against.
+    Naive,
+    /// 8 × 4 outputs per invocation in registers, with vec4 loads where aligned. For CPU
+    /// adapters without subgroups, where workgroup memory is ordinary memory.
+    Blocked,
+    /// Like `Blocked`, but each subgroup loads the rows of A once and shares them by
+    /// broadcast. Needs subgroups of at least 8 invocations; the fastest on lavapipe.
+    Subgroup,
+    /// 64 × 64 output tiles staged through workgroup memory, 4 × 4 per invocation. For
+    /// discrete and integrated GPUs.
+    Tiled,
+}
+
+impl MatmulKernel {
+    /// Every kernel, for tests and benchmarks.
+    pub const ALL: [MatmulKernel; 4] = [
+        MatmulKernel::Naive,
+        MatmulKernel::Blocked,
+        MatmulKernel::Subgroup,
+        MatmulKernel::Tiled,
+    ];
+
+    /// The kernel's name, as in its WGSL entry point without the `matmul_` prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatmulKernel::Naive => "naive",
+            MatmulKernel::Blocked => "blocked",
+            MatmulKernel::Subgroup => "subgroup",
+            MatmulKernel::Tiled => "tiled",
+        }
+    }
+}
+
 /// What the kernel does with each output element before storing it.
 #[derive(Clone, Copy, Debug)]
 pub enum Epilogue<'a> {
@@ -54,12 +90,31 @@ pub enum Epilogue<'a> {
         /// The values the derivative is evaluated at.
         input: &'a GpuTensor,
     },
+    /// Add the product to the output's current values.
+    Accumulate,
 }
 
-/// Outputs per invocation along each axis; `BLOCK` in the shader.
-const BLOCK: u32 = 4;
+impl Epilogue<'_> {
+    fn id(&self) -> u32 {
+        match self {
+            Epilogue::None => 0,
+            Epilogue::BiasActivation { .. } => 1,
+            Epilogue::ActivationGrad { .. } => 2,
+            Epilogue::Accumulate => 3,
+        }
+    }
+}
 
-/// Records `c = epilogue(op(a) · op(b))` for the first `m` rows of `c`.
+/// Rows of the output per subgroup or invocation in the blocked kernels; `BLOCK_ROWS` in
+/// the shader.
+const BLOCK_ROWS: u32 = 8;
+/// Output tile of a workgroup in the tiled kernel; `TILE` in the shader.
+const TILE: u32 = 64;
+/// Workgroup side of the naive kernel.
+const NAIVE_SIDE: u32 = 8;
+
+/// Records `c = epilogue(op(a) · op(b))` for the first `size.m` rows of `c`, with the
+/// kernel the context chose for its adapter.
 ///
 /// `form` says which operands are transposed. Shapes are checked against `form` and
 /// `size`; operands whose rows are batch rows may have more rows than are used.
@@ -75,6 +130,140 @@ pub fn matmul(
     c: &GpuTensor,
     size: MatmulSize,
     epilogue: Epilogue<'_>,
+) -> Result<()> {
+    let kernel = recorder.context().matmul_kernel();
+    matmul_with(recorder, kernel, form, a, b, c, size, epilogue)
+}
+
+/// [`matmul`] with a chosen kernel, for tests and benchmarks.
+///
+/// # Errors
+/// As [`matmul`]; also [`Error::Gpu`](crate::Error::Gpu) when `kernel` is
+/// [`MatmulKernel::Subgroup`] on a device without subgroups.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_with(
+    recorder: &mut Recorder,
+    kernel: MatmulKernel,
+    form: MatmulForm,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    c: &GpuTensor,
+    size: MatmulSize,
+    epilogue: Epilogue<'_>,
+) -> Result<()> {
+    check_shapes(form, a, b, c, size, &epilogue)?;
+    let MatmulSize { m, n, k } = size;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let ctx = recorder.context().clone();
+    let (activation, aux, pre) = match epilogue {
+        Epilogue::BiasActivation {
+            bias,
+            activation,
+            pre,
+        } => (activation, Some(bias), pre),
+        Epilogue::ActivationGrad { activation, input } => (activation, Some(input), None),
+        Epilogue::None | Epilogue::Accumulate => (Activation::Identity, None, None),
+    };
+    let params = MatmulParams {
+        m: to_u32("matmul rows", m)?,
+        n: to_u32("matmul columns", n)?,
+        k: to_u32("matmul reduction length", k)?,
+        slope: activation.slope(),
+    };
+
+    let (transpose_a, transpose_b) = form.transposes();
+    // The contiguous dimension of each stored operand must be a multiple of 4 for vec4
+    // loads: k for A [m, k], m for A stored [k, m]; n for B [k, n], k for B stored [n, k].
+    let vector_a = if transpose_a { m } else { k }.is_multiple_of(4);
+    let vector_b = if transpose_b { k } else { n }.is_multiple_of(4);
+    let workgroup_x = match kernel {
+        MatmulKernel::Naive => NAIVE_SIDE,
+        MatmulKernel::Tiled => 16,
+        MatmulKernel::Blocked | MatmulKernel::Subgroup => ctx.blocked_workgroup_size(),
+    };
+    let workgroup_y = if kernel == MatmulKernel::Naive {
+        NAIVE_SIDE
+    } else {
+        1
+    };
+    let flag = |value: bool| f64::from(u8::from(value));
+    let constants = [
+        ("WORKGROUP_X", f64::from(workgroup_x)),
+        ("WORKGROUP_Y", f64::from(workgroup_y)),
+        ("TRANSPOSE_A", flag(transpose_a)),
+        ("TRANSPOSE_B", flag(transpose_b)),
+        ("VECTOR_A", flag(vector_a)),
+        ("VECTOR_B", flag(vector_b)),
+        ("EPILOGUE", f64::from(epilogue.id())),
+        ("ACTIVATION", f64::from(activation.shader_id())),
+        ("STORE_PRE", flag(pre.is_some())),
+    ];
+    let label = format!(
+        "matmul_{}.{}.{}.{}",
+        kernel.name(),
+        form.name(),
+        epilogue.id(),
+        activation
+    );
+    let (source, entry) = match kernel {
+        MatmulKernel::Naive => (shaders::MATMUL, "matmul_naive"),
+        MatmulKernel::Blocked => (shaders::MATMUL, "matmul_blocked"),
+        MatmulKernel::Subgroup => (shaders::MATMUL_SUBGROUP, "matmul_subgroup"),
+        MatmulKernel::Tiled => (shaders::MATMUL, "matmul_tiled"),
+    };
+    let spec = PipelineSpec {
+        label: &label,
+        source,
+        entry,
+        constants: &constants,
+        reads: 5,
+        writes: 2,
+    };
+
+    let max = ctx.limits().max_compute_workgroups_per_dimension;
+    let groups = match kernel {
+        MatmulKernel::Naive => {
+            let rows = params.m.div_ceil(NAIVE_SIDE);
+            let z = rows.div_ceil(max);
+            [params.n.div_ceil(NAIVE_SIDE), rows.div_ceil(z), z]
+        }
+        MatmulKernel::Tiled => {
+            let rows = params.m.div_ceil(TILE);
+            let z = rows.div_ceil(max);
+            [params.n.div_ceil(TILE), rows.div_ceil(z), z]
+        }
+        MatmulKernel::Blocked | MatmulKernel::Subgroup => {
+            // Row blocks run along x and continue along z; see `block_of` in the shader.
+            let rows = params.m.div_ceil(BLOCK_ROWS);
+            let z = rows.div_ceil(max);
+            [
+                rows.div_ceil(z),
+                params.n.div_ceil(4).div_ceil(workgroup_x),
+                z,
+            ]
+        }
+    };
+
+    let aux = aux.map_or(&ctx.unused_read, GpuTensor::buffer);
+    let pre = pre.map_or(&ctx.unused_write, GpuTensor::buffer);
+    recorder.dispatch(
+        &spec,
+        &[a.buffer(), b.buffer(), aux, a.buffer(), b.buffer()],
+        &[c.buffer(), pre],
+        &params,
+        groups,
+    )
+}
+
+fn check_shapes(
+    form: MatmulForm,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    c: &GpuTensor,
+    size: MatmulSize,
+    epilogue: &Epilogue<'_>,
 ) -> Result<()> {
     const OP: &str = "matmul";
     let MatmulSize { m, n, k } = size;
@@ -97,68 +286,17 @@ pub fn matmul(
         MatmulForm::Tn => expect_shape(OP, "c", c, m, n)?,
         _ => expect_batch_shape(OP, "c", c, m, n)?,
     }
-
-    let ctx = recorder.context().clone();
-    let (activation, epilogue_id, aux, pre) = match epilogue {
-        Epilogue::None => (Activation::Identity, 0, None, None),
-        Epilogue::BiasActivation {
-            bias,
-            activation,
-            pre,
-        } => {
+    match *epilogue {
+        Epilogue::BiasActivation { bias, pre, .. } => {
             expect_shape(OP, "bias", bias, 1, n)?;
             if let Some(pre) = pre {
                 expect_batch_shape(OP, "pre", pre, m, n)?;
             }
-            (activation, 1, Some(bias), pre)
         }
-        Epilogue::ActivationGrad { activation, input } => {
+        Epilogue::ActivationGrad { input, .. } => {
             expect_batch_shape(OP, "activation input", input, m, n)?;
-            (activation, 2, Some(input), None)
         }
-    };
-    let params = MatmulParams {
-        m: to_u32("matmul rows", m)?,
-        n: to_u32("matmul columns", n)?,
-        k: to_u32("matmul reduction length", k)?,
-        slope: activation.slope(),
-    };
-
-    let tiles = ctx.tiles();
-    let (transpose_a, transpose_b) = form.transposes();
-    let label = format!("matmul.{}.{}.{}", form.name(), epilogue_id, activation);
-    let constants = [
-        ("WORKGROUP_X", f64::from(tiles.matmul_workgroup_x)),
-        ("WORKGROUP_Y", f64::from(tiles.matmul_workgroup_y)),
-        ("TRANSPOSE_A", f64::from(u8::from(transpose_a))),
-        ("TRANSPOSE_B", f64::from(u8::from(transpose_b))),
-        ("EPILOGUE", f64::from(epilogue_id)),
-        ("ACTIVATION", f64::from(activation.shader_id())),
-        ("STORE_PRE", f64::from(u8::from(pre.is_some()))),
-    ];
-    let spec = PipelineSpec {
-        label: &label,
-        source: shaders::MATMUL,
-        entry: "matmul",
-        constants: &constants,
-        reads: 3,
-        writes: 2,
-    };
-
-    let groups_x = params.n.div_ceil(BLOCK).div_ceil(tiles.matmul_workgroup_x);
-    let row_groups = params.m.div_ceil(BLOCK).div_ceil(tiles.matmul_workgroup_y);
-    // Row blocks past the per-dimension limit continue along z; see the shader.
-    let max = ctx.limits().max_compute_workgroups_per_dimension;
-    let groups_z = row_groups.div_ceil(max).max(1);
-    let groups_y = row_groups.div_ceil(groups_z);
-
-    let aux = aux.map_or(&ctx.unused_read, GpuTensor::buffer);
-    let pre = pre.map_or(&ctx.unused_write, GpuTensor::buffer);
-    recorder.dispatch(
-        &spec,
-        &[a.buffer(), b.buffer(), aux],
-        &[c.buffer(), pre],
-        &params,
-        [groups_x, groups_y, groups_z],
-    )
+        Epilogue::None | Epilogue::Accumulate => {}
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ pub use crate::backend::MatmulForm;
 pub use column_sum::{ColumnSumParams, column_sum};
 pub use elementwise::{ElementwiseParams, activation_backward, activation_forward};
 pub use loss::{LossTotals, SoftmaxCrossEntropyParams, softmax_cross_entropy};
-pub use matmul::{Epilogue, MatmulParams, MatmulSize, matmul};
+pub use matmul::{Epilogue, MatmulKernel, MatmulParams, MatmulSize, matmul, matmul_with};
 pub use sgd::{SgdParams, sgd};
 
 use crate::error::{Error, Result};
