@@ -1,4 +1,5 @@
-// Column sums: out[j] = Σ_i x[i, j], the bias gradient of a dense layer.
+// Column sums: out[j] = Σ_i x[i, j], the bias gradient of a dense layer, or
+// out[j] += Σ_i x[i, j] to sum a batch split into chunks.
 //   x [rows, cols] row-major, out [cols]
 // One invocation per column; neighbouring invocations read neighbouring addresses.
 
@@ -6,8 +7,9 @@
 struct ColumnSumParams {
     rows: u32,
     cols: u32,
-    _padding0: u32,
-    _padding1: u32,
+    // 1 to add the sums to `out`, 0 to overwrite it.
+    accumulate: u32,
+    _padding: u32,
 }
 
 override WORKGROUP_SIZE: u32 = 64u;
@@ -25,7 +27,11 @@ fn column_sum(
     if (col >= params.cols) {
         return;
     }
+    // Starting from the old value adds in the same order as the CPU reference.
     var sum = 0.0;
+    if (params.accumulate != 0u) {
+        sum = out[col];
+    }
     for (var row = 0u; row < params.rows; row++) {
         sum += x[row * params.cols + col];
     }

@@ -132,10 +132,10 @@ pub enum Error {
         epoch + 1
     )]
     Diverged {
-        /// Zero-based optimizer step, counted from the start of training, whose loss was
-        /// not finite. The message counts steps and epochs from 1.
+        /// Zero-based optimizer step whose loss was not finite, counted by the optimizer
+        /// since its creation or last reset. The message counts steps and epochs from 1.
         step: u64,
-        /// Zero-based epoch of that step.
+        /// Zero-based epoch of that step within the call to `fit`.
         epoch: usize,
         /// The non-finite loss.
         loss: f32,

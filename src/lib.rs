@@ -12,8 +12,8 @@
 //! ```no_run
 //! use mlp_wgpu::data::{MnistSplit, load_mnist};
 //! use mlp_wgpu::gpu::{GpuBackend, GpuContext};
-//! use mlp_wgpu::model::{Activation, Mlp, MlpSpec, Parameters};
-//! use mlp_wgpu::train::{Schedule, Sgd, SgdConfig, TrainConfig, evaluate, fit};
+//! use mlp_wgpu::model::{Activation, Loss, Mlp, MlpSpec, Parameters};
+//! use mlp_wgpu::train::{Optimizer, Schedule, SgdConfig, TrainConfig, evaluate, fit};
 //!
 //! # fn main() -> mlp_wgpu::Result<()> {
 //! let train = load_mnist("data/mnist-10k".as_ref(), MnistSplit::Train)?;
@@ -21,9 +21,16 @@
 //! let params = Parameters::init(&spec, None, 42)?;
 //! let backend = GpuBackend::new(GpuContext::new()?);
 //! let mut mlp = Mlp::new(backend, spec, &params, 64)?;
-//! let mut sgd = Sgd::new(&mut mlp, SgdConfig { learning_rate: 0.05, momentum: 0.9, ..Default::default() })?;
-//! let config = TrainConfig { epochs: 10, batch_size: 64, seed: 42, schedule: Schedule::Cosine };
-//! fit(&mut mlp, &mut sgd, &train, &config, |report| println!("{report:?}"))?;
+//! let sgd = SgdConfig { learning_rate: 0.05, momentum: 0.9, ..Default::default() };
+//! let mut optimizer = Optimizer::new(&mut mlp, sgd)?;
+//! let config = TrainConfig {
+//!     epochs: 10,
+//!     batch_size: 64,
+//!     seed: 42,
+//!     schedule: Schedule::Cosine,
+//!     loss: Loss::SoftmaxCrossEntropy,
+//! };
+//! fit(&mut mlp, &mut optimizer, &train, &config, |report| println!("{report:?}"))?;
 //! println!("train accuracy {}", evaluate(&mut mlp, &train)?);
 //! # Ok(())
 //! # }
@@ -39,7 +46,7 @@ pub mod gpu;
 pub mod model;
 pub mod train;
 
-pub use backend::{Backend, LossSummary, MatmulForm, SgdStep};
+pub use backend::{Backend, LossChunk, LossSummary, MatmulForm, StepState, UpdateRule};
 pub use error::{Error, Result};
 
 // Compiles the README's Rust examples as doctests, so they cannot drift from the API.

@@ -16,10 +16,10 @@ fn bundled_digits_load_with_expected_counts() {
     let test = load_mnist(bundled(), MnistSplit::Test).unwrap();
     assert_eq!((train.len(), test.len()), (8000, 2000));
     assert_eq!(train.features().ncols(), 784);
-    assert_eq!(train.classes(), 10);
+    assert_eq!(train.classes(), Some(10));
     for data in [&train, &test] {
         let mut per_class = [0usize; 10];
-        for &label in data.labels() {
+        for &label in data.labels().unwrap() {
             per_class[label as usize] += 1;
         }
         // About a tenth of the digits per class.
@@ -104,5 +104,26 @@ fn label_out_of_range_is_rejected() {
 #[test]
 fn label_count_must_match_rows() {
     let error = Dataset::new(Array2::zeros((2, 1)), vec![0], 10, "labels").unwrap_err();
+    assert!(matches!(error, Error::ShapeMismatch { .. }), "{error}");
+}
+
+#[test]
+fn value_targets_are_checked() {
+    let features = Array2::zeros((2, 3));
+    let mut values = Array2::zeros((2, 1));
+    values[[1, 0]] = f32::NAN;
+    let error = Dataset::with_values(features.clone(), values, "targets").unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidData {
+                row: 1,
+                column: 0,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let error = Dataset::with_values(features, Array2::zeros((3, 1)), "targets").unwrap_err();
     assert!(matches!(error, Error::ShapeMismatch { .. }), "{error}");
 }

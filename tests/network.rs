@@ -6,10 +6,12 @@ mod common;
 use common::{assert_close, context, pattern};
 use mlp_wgpu::cpu::CpuBackend;
 use mlp_wgpu::gpu::GpuBackend;
-use mlp_wgpu::model::{Activation, DenseParams, LayerSpec, Mlp, MlpSpec, Parameters};
-use mlp_wgpu::train::{Sgd, SgdConfig};
+use mlp_wgpu::model::{
+    Activation, DenseParams, LayerSpec, Loss, Mlp, MlpSpec, Parameters, Targets,
+};
+use mlp_wgpu::train::{Optimizer, SgdConfig};
 use mlp_wgpu::{Backend, Error};
-use ndarray::{Array1, Array2, ArrayView2, array};
+use ndarray::{Array1, Array2, ArrayView2, Axis, array};
 
 fn gpu_mlp(spec: &MlpSpec, params: &Parameters, batch: usize) -> Mlp<GpuBackend> {
     Mlp::new(GpuBackend::new(context()), spec.clone(), params, batch).unwrap()
@@ -19,71 +21,153 @@ fn cpu_mlp(spec: &MlpSpec, params: &Parameters, batch: usize) -> Mlp<CpuBackend>
     Mlp::new(CpuBackend::new(), spec.clone(), params, batch).unwrap()
 }
 
-fn flat(features: &Array2<f32>) -> Vec<f32> {
-    features.iter().copied().collect()
-}
-
-/// An activation in f64, written independently of the crate's f32 code.
-fn activate_f64(activation: Activation, x: f64) -> f64 {
-    match activation {
-        Activation::Identity => x,
-        Activation::Relu => x.max(0.0),
-        Activation::LeakyRelu { slope } => {
-            if x > 0.0 {
-                x
-            } else {
-                f64::from(slope) * x
+/// An activation in f64, written independently of the crate's f32 code, applied to a row.
+fn activate_row_f64(activation: Activation, row: &mut [f64]) {
+    if activation == Activation::Softmax {
+        let max = row.iter().cloned().fold(f64::MIN, f64::max);
+        let sum: f64 = row.iter().map(|v| (v - max).exp()).sum();
+        row.iter_mut().for_each(|v| *v = (*v - max).exp() / sum);
+        return;
+    }
+    for x in row.iter_mut() {
+        *x = match activation {
+            Activation::Identity | Activation::Softmax => *x,
+            Activation::Relu => x.max(0.0),
+            Activation::LeakyRelu { slope } => {
+                if *x > 0.0 {
+                    *x
+                } else {
+                    f64::from(slope) * *x
+                }
             }
-        }
-        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-        Activation::Tanh => x.tanh(),
-        Activation::Gelu => {
-            let u = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3));
-            0.5 * x * (1.0 + u.tanh())
-        }
+            Activation::Sigmoid => 1.0 / (1.0 + (-*x).exp()),
+            Activation::Tanh => x.tanh(),
+            Activation::Gelu => {
+                let u = (2.0 / std::f64::consts::PI).sqrt() * (*x + 0.044715 * x.powi(3));
+                0.5 * *x * (1.0 + u.tanh())
+            }
+        };
     }
 }
 
-/// The mean softmax cross-entropy of the network on `x`, in f64.
-fn loss_f64(spec: &MlpSpec, params: &Parameters, x: &Array2<f32>, labels: &[u32]) -> f64 {
+/// The mean loss of the network on `x`, in f64.
+fn loss_f64(
+    spec: &MlpSpec,
+    params: &Parameters,
+    x: &Array2<f32>,
+    loss: Loss,
+    targets: &Array2<f32>,
+) -> f64 {
     let mut h = x.mapv(f64::from);
     for (layer, values) in spec.layers.iter().zip(&params.layers) {
-        let z = h.dot(&values.weight.mapv(f64::from)) + values.bias.mapv(f64::from);
-        h = z.mapv(|v| activate_f64(layer.activation, v));
+        let mut z = h.dot(&values.weight.mapv(f64::from)) + values.bias.mapv(f64::from);
+        for mut row in z.rows_mut() {
+            activate_row_f64(layer.activation, row.as_slice_mut().unwrap());
+        }
+        h = z;
     }
+    let t = targets.mapv(f64::from);
+    let cols = h.ncols() as f64;
     let mut total = 0.0;
-    for (row, &label) in h.rows().into_iter().zip(labels) {
-        let max = row.fold(f64::MIN, |a, &b| a.max(b));
-        let lse = max + row.mapv(|v| (v - max).exp()).sum().ln();
-        total += lse - row[label as usize];
+    for (row, target) in h.rows().into_iter().zip(t.rows()) {
+        total += match loss {
+            Loss::SoftmaxCrossEntropy => {
+                let max = row.fold(f64::MIN, |a, &b| a.max(b));
+                let lse = max + row.mapv(|v| (v - max).exp()).sum().ln();
+                row.iter()
+                    .zip(target)
+                    .map(|(z, t)| t * (lse - z))
+                    .sum::<f64>()
+            }
+            Loss::MeanSquaredError => {
+                row.iter()
+                    .zip(target)
+                    .map(|(y, t)| (y - t).powi(2))
+                    .sum::<f64>()
+                    / cols
+            }
+            Loss::BinaryCrossEntropyWithLogits => {
+                row.iter()
+                    .zip(target)
+                    .map(|(z, t)| z.max(0.0) - z * t + (-z.abs()).exp().ln_1p())
+                    .sum::<f64>()
+                    / cols
+            }
+        };
     }
-    total / labels.len() as f64
+    total / x.nrows() as f64
 }
 
-fn spec_with(activation: Activation) -> MlpSpec {
-    MlpSpec {
-        inputs: 5,
-        layers: vec![
-            LayerSpec {
-                width: 4,
-                activation,
-            },
-            LayerSpec {
-                width: 6,
-                activation,
-            },
-            LayerSpec {
-                width: 3,
-                activation: Activation::Identity,
-            },
-        ],
+/// Checks the CPU network's gradients against central differences of `loss_f64`.
+fn check_finite_differences(spec: &MlpSpec, loss: Loss, x: &Array2<f32>, targets: &Array2<f32>) {
+    let mut params = Parameters::init(spec, None, 5).unwrap();
+    // Non-zero biases keep pre-activations off ReLU's kink at 0, where a row whose inputs
+    // are all zero would otherwise sit exactly.
+    for (index, layer) in params.layers.iter_mut().enumerate() {
+        layer.bias = pattern(1, layer.bias.len(), 60 + index as u32)
+            .row(0)
+            .mapv(|b| 0.3 * b);
     }
+    let mut mlp = cpu_mlp(spec, &params, x.nrows());
+    let labels: Vec<u32>;
+    let batch_targets =
+        if loss == Loss::SoftmaxCrossEntropy && targets.iter().all(|&t| t == 0.0 || t == 1.0) {
+            labels = targets
+                .rows()
+                .into_iter()
+                .map(|r| r.iter().position(|&t| t == 1.0).unwrap() as u32)
+                .collect();
+            Targets::Labels(&labels)
+        } else {
+            Targets::Values(targets.view())
+        };
+    mlp.compute_gradients(x.view(), batch_targets, loss)
+        .unwrap();
+    let analytic = mlp.gradients().unwrap();
+
+    let h = 1e-4f32;
+    for (index, (values, grads)) in params.layers.iter().zip(&analytic.layers).enumerate() {
+        let weights = values.weight.indexed_iter().map(|(at, _)| (Some(at), at.1));
+        let biases = (0..values.bias.len()).map(|j| (None, j));
+        for (weight_at, j) in weights.chain(biases) {
+            let perturbed = |delta: f32| {
+                let mut p = params.clone();
+                let layer: &mut DenseParams = &mut p.layers[index];
+                let value = match weight_at {
+                    Some(at) => &mut layer.weight[at],
+                    None => &mut layer.bias[j],
+                };
+                *value += delta;
+                (f64::from(*value), loss_f64(spec, &p, x, loss, targets))
+            };
+            // The perturbation is applied in f32, so divide by the step actually taken.
+            let ((plus_value, plus), (minus_value, minus)) = (perturbed(h), perturbed(-h));
+            let numeric = (plus - minus) / (plus_value - minus_value);
+            let got = f64::from(weight_at.map_or(grads.bias[j], |at| grads.weight[at]));
+            // f32 analytic gradients of O(0.1) are good to about 1e-6; the central
+            // difference's truncation error is O(h²) = 1e-8.
+            let kind = if weight_at.is_some() {
+                "weight"
+            } else {
+                "bias"
+            };
+            assert!(
+                (got - numeric).abs() <= 2e-5 + 1e-3 * numeric.abs(),
+                "{loss:?} {spec:?}: layer {index} {kind} [{weight_at:?}, {j}]: analytic {got}, numeric {numeric}",
+            );
+        }
+    }
+}
+
+fn one_hot(rows: usize, classes: usize) -> Array2<f32> {
+    Array2::from_shape_fn((rows, classes), |(r, c)| {
+        f32::from((r * 7 + 1) % classes == c)
+    })
 }
 
 #[test]
 fn gradients_match_finite_differences_for_each_activation() {
     let x = pattern(8, 5, 51);
-    let labels = [0, 1, 2, 1, 0, 2, 2, 1];
     let activations = [
         Activation::Identity,
         Activation::Relu,
@@ -91,87 +175,47 @@ fn gradients_match_finite_differences_for_each_activation() {
         Activation::Sigmoid,
         Activation::Tanh,
         Activation::Gelu,
+        Activation::Softmax,
     ];
     for activation in activations {
-        let spec = spec_with(activation);
-        let mut params = Parameters::init(&spec, None, 5).unwrap();
-        // Non-zero biases keep pre-activations off ReLU's kink at 0, where a row whose
-        // inputs are all zero would otherwise sit exactly.
-        for (index, layer) in params.layers.iter_mut().enumerate() {
-            layer.bias = pattern(1, layer.bias.len(), 60 + index as u32)
-                .row(0)
-                .mapv(|b| 0.3 * b);
-        }
-        let mut mlp = cpu_mlp(&spec, &params, 8);
-        mlp.compute_gradients(&flat(&x), &labels).unwrap();
-        let analytic = mlp.gradients().unwrap();
-
-        let h = 1e-4;
-        for (index, (values, grads)) in params.layers.iter().zip(&analytic.layers).enumerate() {
-            let entries = values.weight.indexed_iter().map(|(at, _)| (Some(at), at.1));
-            let bias_entries = (0..values.bias.len()).map(|j| (None, j));
-            for (weight_at, j) in entries.chain(bias_entries) {
-                let perturbed = |delta: f64| {
-                    let mut p = params.clone();
-                    let layer: &mut DenseParams = &mut p.layers[index];
-                    match weight_at {
-                        Some(at) => layer.weight[at] += delta as f32,
-                        None => layer.bias[j] += delta as f32,
-                    }
-                    loss_f64(&spec, &p, &x, &labels)
-                };
-                // The perturbation is applied in f32, so measure the step actually taken.
-                let base = weight_at.map_or(values.bias[j], |at| values.weight[at]);
-                let step = f64::from(base + h as f32) - f64::from(base - h as f32);
-                let numeric = (perturbed(h) - perturbed(-h)) / step;
-                let got = f64::from(weight_at.map_or(grads.bias[j], |at| grads.weight[at]));
-                // f32 analytic gradients of O(0.1) are good to about 1e-6; the central
-                // difference's truncation error is O(h²) = 1e-8.
-                assert!(
-                    (got - numeric).abs() <= 2e-5 + 1e-3 * numeric.abs(),
-                    "{activation}: layer {index} {} [{weight_at:?}, {j}]: analytic {got}, numeric {numeric}",
-                    if weight_at.is_some() {
-                        "weight"
-                    } else {
-                        "bias"
-                    },
-                );
-            }
-        }
+        let spec = MlpSpec {
+            inputs: 5,
+            layers: vec![
+                LayerSpec::new(4, activation),
+                LayerSpec::new(6, activation),
+                LayerSpec::new(3, Activation::Identity),
+            ],
+        };
+        check_finite_differences(&spec, Loss::SoftmaxCrossEntropy, &x, &one_hot(8, 3));
     }
 }
 
 #[test]
-fn gpu_gradients_match_cpu() {
-    let spec = MlpSpec {
-        inputs: 65,
-        layers: vec![
-            LayerSpec {
-                width: 257,
-                activation: Activation::Relu,
-            },
-            LayerSpec {
-                width: 7,
-                activation: Activation::Gelu,
-            },
-            LayerSpec {
-                width: 33,
-                activation: Activation::Sigmoid,
-            },
-            LayerSpec {
-                width: 10,
-                activation: Activation::Identity,
-            },
-        ],
+fn gradients_match_finite_differences_for_each_loss() {
+    let x = pattern(6, 4, 52);
+    let hidden = LayerSpec::new(5, Activation::Tanh);
+    let logits = MlpSpec {
+        inputs: 4,
+        layers: vec![hidden, LayerSpec::new(3, Activation::Identity)],
     };
-    let params = Parameters::init(&spec, None, 9).unwrap();
-    let x = pattern(100, 65, 52);
-    let labels: Vec<u32> = (0..100).map(|i| (i % 10) as u32).collect();
-    let mut cpu = cpu_mlp(&spec, &params, 128);
-    let mut gpu = gpu_mlp(&spec, &params, 128);
-    cpu.compute_gradients(&flat(&x), &labels).unwrap();
-    gpu.compute_gradients(&flat(&x), &labels).unwrap();
-    let (want, got) = (cpu.gradients().unwrap(), gpu.gradients().unwrap());
+    let soft = pattern(6, 3, 53).mapv(|v| v + 1.0);
+    let soft = &soft / &soft.sum_axis(Axis(1)).insert_axis(Axis(1));
+    check_finite_differences(&logits, Loss::SoftmaxCrossEntropy, &x, &soft);
+    check_finite_differences(&logits, Loss::MeanSquaredError, &x, &pattern(6, 3, 54));
+    let bits = pattern(6, 3, 55).mapv(|v| f32::from(v > 0.0));
+    check_finite_differences(&logits, Loss::BinaryCrossEntropyWithLogits, &x, &bits);
+    // Mean squared error after a non-identity last activation, whose derivative then
+    // runs as a kernel of its own.
+    for last in [Activation::Sigmoid, Activation::Gelu, Activation::Softmax] {
+        let spec = MlpSpec {
+            inputs: 4,
+            layers: vec![hidden, LayerSpec::new(3, last)],
+        };
+        check_finite_differences(&spec, Loss::MeanSquaredError, &x, &pattern(6, 3, 56));
+    }
+}
+
+fn compare_gradients(what: &str, want: &Parameters, got: &Parameters) {
     let scale = want
         .layers
         .iter()
@@ -182,18 +226,78 @@ fn gpu_gradients_match_cpu() {
         // activations: 1e-4 of the largest gradient covers k·ε growth per layer.
         let atol = 1e-4 * scale;
         assert_close(
-            &format!("layer {index} weight gradient"),
+            &format!("{what} layer {index} weight gradient"),
             g.weight.view(),
             w.weight.view(),
             atol,
             1e-3,
         );
         let (gb, wb) = (
-            g.bias.view().insert_axis(ndarray::Axis(0)),
-            w.bias.view().insert_axis(ndarray::Axis(0)),
+            g.bias.view().insert_axis(Axis(0)),
+            w.bias.view().insert_axis(Axis(0)),
         );
-        assert_close(&format!("layer {index} bias gradient"), gb, wb, atol, 1e-3);
+        assert_close(
+            &format!("{what} layer {index} bias gradient"),
+            gb,
+            wb,
+            atol,
+            1e-3,
+        );
     }
+}
+
+#[test]
+fn gpu_gradients_match_cpu() {
+    let spec = MlpSpec {
+        inputs: 65,
+        layers: vec![
+            LayerSpec::new(257, Activation::Relu),
+            LayerSpec::new(7, Activation::Gelu),
+            LayerSpec::new(33, Activation::Softmax),
+            LayerSpec::new(10, Activation::Sigmoid),
+        ],
+    };
+    let params = Parameters::init(&spec, None, 9).unwrap();
+    let x = pattern(100, 65, 52);
+    let targets = pattern(100, 10, 57);
+    let mut cpu = cpu_mlp(&spec, &params, 128);
+    let mut gpu = gpu_mlp(&spec, &params, 128);
+    cpu.compute_gradients(
+        x.view(),
+        Targets::Values(targets.view()),
+        Loss::MeanSquaredError,
+    )
+    .unwrap();
+    gpu.compute_gradients(
+        x.view(),
+        Targets::Values(targets.view()),
+        Loss::MeanSquaredError,
+    )
+    .unwrap();
+    compare_gradients("mse", &cpu.gradients().unwrap(), &gpu.gradients().unwrap());
+
+    let spec = MlpSpec::classifier(65, &[257, 7], Activation::Relu, 10);
+    let params = Parameters::init(&spec, None, 10).unwrap();
+    let labels: Vec<u32> = (0..100).map(|i| (i % 10) as u32).collect();
+    let mut cpu = cpu_mlp(&spec, &params, 128);
+    let mut gpu = gpu_mlp(&spec, &params, 128);
+    cpu.compute_gradients(
+        x.view(),
+        Targets::Labels(&labels),
+        Loss::SoftmaxCrossEntropy,
+    )
+    .unwrap();
+    gpu.compute_gradients(
+        x.view(),
+        Targets::Labels(&labels),
+        Loss::SoftmaxCrossEntropy,
+    )
+    .unwrap();
+    compare_gradients(
+        "cross-entropy",
+        &cpu.gradients().unwrap(),
+        &gpu.gradients().unwrap(),
+    );
 }
 
 #[test]
@@ -211,10 +315,7 @@ fn same_seed_starts_both_backends_from_same_weights() {
 fn logits_as_parameters_step<B: Backend>(backend: B) -> (Array1<f32>, f64, f64) {
     let spec = MlpSpec {
         inputs: 1,
-        layers: vec![LayerSpec {
-            width: 2,
-            activation: Activation::Identity,
-        }],
+        layers: vec![LayerSpec::new(2, Activation::Identity)],
     };
     let params = Parameters {
         layers: vec![DenseParams {
@@ -223,19 +324,19 @@ fn logits_as_parameters_step<B: Backend>(backend: B) -> (Array1<f32>, f64, f64) 
         }],
     };
     let mut mlp = Mlp::new(backend, spec, &params, 1).unwrap();
-    let mut sgd = Sgd::new(
-        &mut mlp,
-        SgdConfig {
-            learning_rate: 0.1,
-            ..SgdConfig::default()
-        },
-    )
-    .unwrap();
-    mlp.compute_gradients(&[0.0], &[0]).unwrap();
+    let config = SgdConfig {
+        learning_rate: 0.1,
+        ..SgdConfig::default()
+    };
+    let mut sgd = Optimizer::new(&mut mlp, config).unwrap();
+    let x = array![[0.0f32]];
+    mlp.compute_gradients(x.view(), Targets::Labels(&[0]), Loss::SoftmaxCrossEntropy)
+        .unwrap();
     let grad = mlp.gradients().unwrap().layers[0].bias.clone();
     sgd.step(&mut mlp, 0.1).unwrap();
     let before = mlp.take_loss_totals().unwrap().loss_sum;
-    mlp.compute_gradients(&[0.0], &[0]).unwrap();
+    mlp.compute_gradients(x.view(), Targets::Labels(&[0]), Loss::SoftmaxCrossEntropy)
+        .unwrap();
     let after = mlp.take_loss_totals().unwrap().loss_sum;
     (grad, before, after)
 }
@@ -270,16 +371,14 @@ fn layer_gradients<B: Backend>(mut backend: B) -> (Vec<f32>, Vec<f32>, Vec<f32>)
     let bias = backend.zeros(1, 2, "bias").unwrap();
     let mut dy = backend.zeros(1, 2, "dy").unwrap();
     backend.write(&mut dy, &[1.0, -1.0]).unwrap();
-    let (mut y, mut dw, mut dx) = (
-        backend.zeros(1, 2, "y").unwrap(),
-        backend.zeros(3, 2, "dw").unwrap(),
-        backend.zeros(1, 3, "dx").unwrap(),
-    );
+    let mut y = backend.zeros(1, 2, "y").unwrap();
+    let mut dw = backend.zeros(3, 2, "dw").unwrap();
+    let mut dx = backend.zeros(1, 3, "dx").unwrap();
 
     backend
         .linear_forward(&x, &w, &bias, Activation::Identity, None, &mut y, 1)
         .unwrap();
-    backend.weight_grad(&x, &dy, &mut dw, 1).unwrap();
+    backend.weight_grad(&x, &dy, &mut dw, 1, false).unwrap();
     backend
         .input_grad(&dy, &w, Activation::Identity, &x, &mut dx, 1)
         .unwrap();
@@ -325,16 +424,20 @@ fn predict_on_zero_rows_returns_empty() {
             .dim(),
         (0, 10)
     );
+    let none: [u32; 0] = [];
+    let rows = gpu_mlp(&spec, &params, 8).compute_gradients(
+        empty.view(),
+        Targets::Labels(&none),
+        Loss::SoftmaxCrossEntropy,
+    );
+    assert_eq!(rows.unwrap(), 0);
 }
 
 #[test]
 fn zero_width_layer_is_rejected_at_build() {
     let spec = MlpSpec {
         inputs: 4,
-        layers: vec![LayerSpec {
-            width: 0,
-            activation: Activation::Relu,
-        }],
+        layers: vec![LayerSpec::new(0, Activation::Relu)],
     };
     let params = Parameters {
         layers: vec![DenseParams {
@@ -342,12 +445,73 @@ fn zero_width_layer_is_rejected_at_build() {
             bias: Array1::zeros(0),
         }],
     };
-    let error = Mlp::new(GpuBackend::new(context()), spec, &params, 8).unwrap_err();
+    for error in [
+        Mlp::new(GpuBackend::new(context()), spec.clone(), &params, 8).unwrap_err(),
+        Mlp::new(CpuBackend::new(), spec, &params, 8).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                error,
+                Error::InvalidConfig {
+                    name: "layer width",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn wrong_shapes_are_errors() {
+    let spec = MlpSpec::classifier(4, &[3], Activation::Relu, 2);
+    let params = Parameters::init(&spec, None, 1).unwrap();
+    let mut mlp = gpu_mlp(&spec, &params, 8);
+    let error = mlp.predict(Array2::zeros((2, 5)).view()).unwrap_err();
+    assert!(error.to_string().contains("[2, 5]"), "{error}");
+    // Targets of [1, 2] for 2 rows of 2 outputs: named with both shapes, never broadcast.
+    let x = Array2::zeros((2, 4));
+    let targets = Array2::zeros((1, 2));
+    let error = mlp
+        .compute_gradients(
+            x.view(),
+            Targets::Values(targets.view()),
+            Loss::MeanSquaredError,
+        )
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("[2, 2]") && error.to_string().contains("[1, 2]"),
+        "{error}"
+    );
+    let error = mlp
+        .compute_gradients(x.view(), Targets::Labels(&[0]), Loss::SoftmaxCrossEntropy)
+        .unwrap_err();
+    assert!(matches!(error, Error::ShapeMismatch { .. }), "{error}");
+    let error = mlp
+        .compute_gradients(x.view(), Targets::Labels(&[0, 1]), Loss::MeanSquaredError)
+        .unwrap_err();
     assert!(
         matches!(
             error,
             Error::InvalidConfig {
-                name: "layer width",
+                name: "targets",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let error = mlp
+        .compute_gradients(
+            Array2::zeros((9, 4)).view(),
+            Targets::Labels(&[0; 9]),
+            Loss::SoftmaxCrossEntropy,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidConfig {
+                name: "batch size",
                 ..
             }
         ),
@@ -356,63 +520,131 @@ fn zero_width_layer_is_rejected_at_build() {
 }
 
 #[test]
-fn predict_wrong_width_is_an_error() {
-    let spec = MlpSpec::classifier(4, &[3], Activation::Relu, 2);
+fn logit_losses_need_identity_output() {
+    let spec = MlpSpec {
+        inputs: 2,
+        layers: vec![LayerSpec::new(2, Activation::Softmax)],
+    };
     let params = Parameters::init(&spec, None, 1).unwrap();
-    let error = gpu_mlp(&spec, &params, 8)
-        .predict(Array2::zeros((2, 5)).view())
+    let mut mlp = cpu_mlp(&spec, &params, 4);
+    let x = Array2::zeros((1, 2));
+    let error = mlp
+        .compute_gradients(x.view(), Targets::Labels(&[0]), Loss::SoftmaxCrossEntropy)
         .unwrap_err();
-    assert!(error.to_string().contains("[2, 5]"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("make the last layer's activation identity"),
+        "{error}"
+    );
 }
 
-/// Predicts `rows` rows of 784 features in batches of 4,096 rows on both backends.
-fn predict_both(rows: usize) {
+/// A 784 → 10 network with a batch capacity just past the 128 MiB binding limit for its
+/// input, so the GPU must split every batch.
+fn wide_batch_networks(rows: usize) -> (Mlp<CpuBackend>, Mlp<GpuBackend>, Array2<f32>) {
     let spec = MlpSpec::classifier(784, &[], Activation::Identity, 10);
     let params = Parameters::init(&spec, None, 3).unwrap();
     let features = Array2::from_shape_fn((rows, 784), |(i, j)| {
         ((i * 31 + j * 17) % 255) as f32 / 255.0
     });
-    let want = cpu_mlp(&spec, &params, 4096)
-        .predict(features.view())
-        .unwrap();
-    let got = gpu_mlp(&spec, &params, 4096)
-        .predict(features.view())
-        .unwrap();
-    // One dot product of 784 terms in [0, 1] · [-0.086, 0.086] per output.
-    let atol = common::dot_tolerance(784, 784.0 * 0.086);
-    assert_close(&format!("{rows} rows"), got.view(), want.view(), atol, 0.0);
+    (
+        cpu_mlp(&spec, &params, rows),
+        gpu_mlp(&spec, &params, rows),
+        features,
+    )
+}
+
+// One dot product of 784 terms in [0, 1] · [-0.086, 0.086] per output.
+fn predict_tolerance() -> f32 {
+    common::dot_tolerance(784, 784.0 * 0.086)
 }
 
 #[test]
 fn predict_just_below_binding_limit_rows() {
     // 42,799 × 784 f32 is 134,217,664 bytes, just under 128 MiB.
-    predict_both(42_799);
+    let (mut cpu, mut gpu, features) = wide_batch_networks(42_799);
+    let want = cpu.predict(features.view()).unwrap();
+    let got = gpu.predict(features.view()).unwrap();
+    assert_close(
+        "42,799 rows",
+        got.view(),
+        want.view(),
+        predict_tolerance(),
+        0.0,
+    );
 }
 
 #[test]
 fn predict_just_above_binding_limit_rows() {
     // 42,800 × 784 f32 is 134,220,800 bytes, just over 128 MiB.
-    predict_both(42_800);
+    let (mut cpu, mut gpu, features) = wide_batch_networks(42_800);
+    let limit = context().limits().max_storage_buffer_binding_size;
+    if limit < 42_800 * 784 * 4 {
+        assert!(
+            gpu.chunk_rows() < 42_800,
+            "{} rows per chunk",
+            gpu.chunk_rows()
+        );
+    }
+    let want = cpu.predict(features.view()).unwrap();
+    let got = gpu.predict(features.view()).unwrap();
+    assert_close(
+        "42,800 rows",
+        got.view(),
+        want.view(),
+        predict_tolerance(),
+        0.0,
+    );
+
+    // Training on the same batch: the chunks' gradients add up to the whole batch's.
+    let labels: Vec<u32> = (0..42_800).map(|i| (i % 10) as u32).collect();
+    for rows in [&mut cpu as &mut dyn GradientRun, &mut gpu] {
+        rows.run(features.view(), &labels);
+    }
+    let (want, got) = (cpu.gradients().unwrap(), gpu.gradients().unwrap());
+    compare_gradients("42,800-row batch", &want, &got);
+    let (want_loss, got_loss) = (
+        cpu.take_loss_totals().unwrap(),
+        gpu.take_loss_totals().unwrap(),
+    );
+    assert_eq!(got_loss.batches, 1);
+    assert!(
+        (want_loss.loss_sum - got_loss.loss_sum).abs() < 1e-4 * want_loss.loss_sum,
+        "{want_loss:?} {got_loss:?}"
+    );
+}
+
+/// Computes one batch's gradients, whatever the backend.
+trait GradientRun {
+    fn run(&mut self, features: ArrayView2<'_, f32>, labels: &[u32]);
+}
+
+impl<B: Backend> GradientRun for Mlp<B> {
+    fn run(&mut self, features: ArrayView2<'_, f32>, labels: &[u32]) {
+        self.compute_gradients(features, Targets::Labels(labels), Loss::SoftmaxCrossEntropy)
+            .unwrap();
+    }
 }
 
 #[test]
-fn batch_beyond_binding_limit_is_a_typed_error() {
-    let spec = MlpSpec::classifier(784, &[], Activation::Identity, 10);
-    let params = Parameters::init(&spec, None, 3).unwrap();
+fn weight_beyond_binding_limit_is_a_typed_error() {
     let limit = context().limits().max_storage_buffer_binding_size;
-    let rows = (limit / (784 * 4) + 1) as usize;
-    match Mlp::new(GpuBackend::new(context()), spec, &params, rows) {
+    let width = (limit / (784 * 4) + 1) as usize;
+    let spec = MlpSpec::classifier(784, &[width], Activation::Relu, 10);
+    let params = Parameters::init(&spec, None, 3).unwrap();
+    match Mlp::new(GpuBackend::new(context()), spec, &params, 4) {
         Err(Error::BufferTooLarge {
             bytes,
             limit: reported,
+            label,
             ..
         }) => {
             assert_eq!(reported, limit);
             assert!(bytes > limit);
+            assert_eq!(label, "layer0.weight");
         }
         Err(other) => panic!("expected BufferTooLarge, got {other}"),
-        // A device whose buffers may exceed its binding limit cannot bind this batch.
-        Ok(_) => panic!("a {rows}-row batch fit under a {limit}-byte binding limit"),
+        Ok(_) => panic!("a [784, {width}] weight fit under a {limit}-byte binding limit"),
     }
 }
 
@@ -425,7 +657,6 @@ fn readback_repeats_without_hang() {
     let output = common::zeros(&recorder, 1, 3);
     for _ in 0..1000 {
         activation_forward(&mut recorder, Activation::Identity, &input, &output).unwrap();
-        let got: ArrayView2<'_, f32> = values.view();
-        assert_eq!(common::download(&mut recorder, &output), got);
+        assert_eq!(common::download(&mut recorder, &output), values);
     }
 }

@@ -2,9 +2,10 @@
 //! translation to SPIR-V (Vulkan), MSL (Metal) and HLSL (DX12), so a shader that one of
 //! those backends would reject fails on any machine.
 
+use mlp_wgpu::StepState;
 use mlp_wgpu::gpu::kernels::{
-    ColumnSumParams, ElementwiseParams, LossTotals, MatmulParams, SgdParams,
-    SoftmaxCrossEntropyParams,
+    ColumnSumParams, ElementwiseParams, LossParams, LossTotals, MatmulParams, OptimizerParams,
+    SoftmaxParams,
 };
 use mlp_wgpu::gpu::shaders;
 use naga::back::PipelineConstants;
@@ -16,7 +17,12 @@ fn parse(name: &str, source: &str) -> naga::Module {
 }
 
 fn validate(name: &str, module: &naga::Module) -> naga::valid::ModuleInfo {
-    Validator::new(ValidationFlags::all(), Capabilities::empty())
+    // Only the subgroup matmul module may use subgroup operations.
+    let capabilities = match name {
+        "matmul_subgroup.wgsl" => Capabilities::SUBGROUP,
+        _ => Capabilities::empty(),
+    };
+    Validator::new(ValidationFlags::all(), capabilities)
         .validate(module)
         .unwrap_or_else(|error| panic!("{name}: {error:?}"))
 }
@@ -48,7 +54,11 @@ fn translate(name: &str, source: &str, constants: &[(&str, f64)]) {
     naga::back::msl::write_string(&module, &info, &msl_options, &msl_pipeline)
         .unwrap_or_else(|error| panic!("{what} to MSL: {error:?}"));
 
-    let hlsl_options = naga::back::hlsl::Options::default();
+    // Wave intrinsics, which subgroup operations become, need shader model 6.0.
+    let hlsl_options = naga::back::hlsl::Options {
+        shader_model: naga::back::hlsl::ShaderModel::V6_0,
+        ..Default::default()
+    };
     let hlsl_pipeline = naga::back::hlsl::PipelineOptions { entry_point: None };
     let mut hlsl = String::new();
     naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &hlsl_pipeline)
@@ -77,20 +87,36 @@ fn every_shader_translates_with_default_overrides() {
 }
 
 #[test]
+fn subgroup_matmul_needs_subgroup_capability() {
+    let module = parse("matmul_subgroup.wgsl", shaders::MATMUL_SUBGROUP);
+    let without = Validator::new(ValidationFlags::all(), Capabilities::empty()).validate(&module);
+    assert!(
+        without.is_err(),
+        "the subgroup kernel must not validate without subgroups"
+    );
+    validate("matmul_subgroup.wgsl", &module);
+}
+
+#[test]
 fn every_matmul_variant_translates() {
     for (transpose_a, transpose_b) in [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)] {
-        for epilogue in [0.0, 1.0, 2.0] {
+        for epilogue in [0.0, 1.0, 2.0, 3.0] {
             for activation in 0..6 {
-                let constants = [
-                    ("WORKGROUP_X", 16.0),
-                    ("WORKGROUP_Y", 16.0),
-                    ("TRANSPOSE_A", transpose_a),
-                    ("TRANSPOSE_B", transpose_b),
-                    ("EPILOGUE", epilogue),
-                    ("ACTIVATION", f64::from(activation)),
-                    ("STORE_PRE", 1.0),
-                ];
-                translate("matmul.wgsl", shaders::MATMUL, &constants);
+                for vector in [0.0, 1.0] {
+                    let constants = [
+                        ("WORKGROUP_X", 32.0),
+                        ("WORKGROUP_Y", 1.0),
+                        ("TRANSPOSE_A", transpose_a),
+                        ("TRANSPOSE_B", transpose_b),
+                        ("VECTOR_A", vector),
+                        ("VECTOR_B", vector),
+                        ("EPILOGUE", epilogue),
+                        ("ACTIVATION", f64::from(activation)),
+                        ("STORE_PRE", 1.0),
+                    ];
+                    translate("matmul.wgsl", shaders::MATMUL, &constants);
+                    translate("matmul_subgroup.wgsl", shaders::MATMUL_SUBGROUP, &constants);
+                }
             }
         }
     }
@@ -116,22 +142,24 @@ fn uniform_structs_match_rust_sizes() {
             "ElementwiseParams",
             size_of::<ElementwiseParams>(),
         ),
+        (shaders::LOSSES, "LossParams", size_of::<LossParams>()),
+        (shaders::LOSSES, "LossTotals", size_of::<LossTotals>()),
         (
-            shaders::SOFTMAX_CROSS_ENTROPY,
-            "SoftmaxCrossEntropyParams",
-            size_of::<SoftmaxCrossEntropyParams>(),
-        ),
-        (
-            shaders::SOFTMAX_CROSS_ENTROPY,
-            "LossTotals",
-            size_of::<LossTotals>(),
+            shaders::SOFTMAX,
+            "SoftmaxParams",
+            size_of::<SoftmaxParams>(),
         ),
         (
             shaders::COLUMN_SUM,
             "ColumnSumParams",
             size_of::<ColumnSumParams>(),
         ),
-        (shaders::SGD, "SgdParams", size_of::<SgdParams>()),
+        (
+            shaders::OPTIMIZERS,
+            "OptimizerParams",
+            size_of::<OptimizerParams>(),
+        ),
+        (shaders::OPTIMIZERS, "StepState", size_of::<StepState>()),
     ];
     for (source, name, rust_size) in cases {
         assert_eq!(wgsl_struct_size(source, name) as usize, rust_size, "{name}");

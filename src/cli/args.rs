@@ -18,6 +18,17 @@ pub enum DeviceChoice {
     Cpu,
 }
 
+/// Optimizers, as named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerChoice {
+    /// Stochastic gradient descent with momentum.
+    Sgd,
+    /// Adam, with --weight-decay as an L2 penalty.
+    Adam,
+    /// AdamW: Adam with decoupled weight decay.
+    Adamw,
+}
+
 /// Learning-rate schedules, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ScheduleChoice {
@@ -56,15 +67,23 @@ pub struct Args {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
 
-    /// Learning rate of SGD at the first epoch.
-    #[arg(long, default_value_t = 0.1)]
-    pub learning_rate: f32,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerChoice::Sgd)]
+    pub optimizer: OptimizerChoice,
 
-    /// Momentum of SGD, in [0, 1).
+    /// Learning rate at the first epoch [default: 0.1 for SGD, 0.001 for Adam and AdamW]
+    #[arg(long)]
+    pub learning_rate: Option<f32>,
+
+    /// Momentum of SGD, in [0, 1); β1 of Adam and AdamW is 0.9.
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f32,
 
-    /// L2 weight decay of SGD.
+    /// Use Nesterov momentum with SGD.
+    #[arg(long)]
+    pub nesterov: bool,
+
+    /// Weight decay: an L2 penalty for SGD and Adam, decoupled for AdamW.
     #[arg(long, default_value_t = 0.0005)]
     pub weight_decay: f32,
 

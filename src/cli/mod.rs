@@ -3,5 +3,5 @@
 mod args;
 mod run;
 
-pub use args::{Args, DeviceChoice};
+pub use args::{Args, DeviceChoice, OptimizerChoice};
 pub use run::run;

@@ -6,10 +6,13 @@ use mlp_wgpu::Backend;
 use mlp_wgpu::cpu::CpuBackend;
 use mlp_wgpu::data::{Dataset, MnistSplit, load_mnist};
 use mlp_wgpu::gpu::{GpuBackend, GpuContext};
+use mlp_wgpu::model::Loss;
 use mlp_wgpu::model::{Mlp, MlpSpec, Parameters};
-use mlp_wgpu::train::{Sgd, SgdConfig, TrainConfig, evaluate, fit};
+use mlp_wgpu::train::{
+    AdamConfig, Optimizer, OptimizerConfig, SgdConfig, TrainConfig, evaluate, fit,
+};
 
-use crate::cli::{Args, DeviceChoice};
+use crate::cli::{Args, DeviceChoice, OptimizerChoice};
 
 /// Loads the data, picks the device, trains and prints the results.
 ///
@@ -52,7 +55,8 @@ fn train_on<B: Backend>(
 ) -> mlp_wgpu::Result<()> {
     println!("device: {}", backend.describe());
     let inputs = train.features().ncols();
-    let spec = MlpSpec::classifier(inputs, &args.hidden, args.activation, train.classes());
+    let classes = train.classes().unwrap_or(10);
+    let spec = MlpSpec::classifier(inputs, &args.hidden, args.activation, classes);
     let params = Parameters::init(&spec, None, args.seed)?;
     let widths: Vec<String> = std::iter::once(spec.inputs)
         .chain(spec.layers.iter().map(|layer| layer.width))
@@ -69,28 +73,23 @@ fn train_on<B: Backend>(
     // Buffers larger than the training set would never be filled.
     let batch_size = (args.batch_size as usize).min(train.len().max(1));
     let mut mlp = Mlp::new(backend, spec, &params, batch_size)?;
-    let sgd_config = SgdConfig {
-        learning_rate: args.learning_rate,
-        momentum: args.momentum,
-        weight_decay: args.weight_decay,
-        nesterov: false,
-    };
-    let mut sgd = Sgd::new(&mut mlp, sgd_config)?;
+    let mut optimizer = Optimizer::new(&mut mlp, optimizer_config(args))?;
     let config = TrainConfig {
         epochs: args.epochs as usize,
         batch_size,
         seed: args.seed,
         schedule: args.schedule.into(),
+        loss: Loss::SoftmaxCrossEntropy,
     };
 
     let training = Instant::now();
-    fit(&mut mlp, &mut sgd, train, &config, |report| {
+    fit(&mut mlp, &mut optimizer, train, &config, |report| {
         println!(
             "epoch {:>3}/{}  loss {:.4}  train accuracy {:6.2}%  lr {:.4}  {:.2} s",
             report.epoch + 1,
             config.epochs,
             report.loss,
-            100.0 * report.train_accuracy,
+            100.0 * report.train_accuracy.unwrap_or(0.0),
             report.learning_rate,
             report.seconds
         );
@@ -110,4 +109,23 @@ fn train_on<B: Backend>(
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The optimizer the arguments select, with each optimizer's usual learning rate unless
+/// one is given.
+fn optimizer_config(args: &Args) -> OptimizerConfig {
+    match args.optimizer {
+        OptimizerChoice::Sgd => OptimizerConfig::Sgd(SgdConfig {
+            learning_rate: args.learning_rate.unwrap_or(0.1),
+            momentum: args.momentum,
+            weight_decay: args.weight_decay,
+            nesterov: args.nesterov,
+        }),
+        OptimizerChoice::Adam | OptimizerChoice::Adamw => OptimizerConfig::Adam(AdamConfig {
+            learning_rate: args.learning_rate.unwrap_or(0.001),
+            weight_decay: args.weight_decay,
+            decoupled: args.optimizer == OptimizerChoice::Adamw,
+            ..AdamConfig::default()
+        }),
+    }
 }

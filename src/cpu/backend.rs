@@ -1,18 +1,19 @@
 //! [`Backend`] on the CPU, running the reference functions at once.
 
-use ndarray::{Array1, Array2, ArrayViewMut2, s};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 
-use crate::backend::{Backend, LossSummary, SgdStep};
+use crate::backend::{Backend, LossChunk, LossSummary, StepState, UpdateRule};
 use crate::cpu;
 use crate::error::{Error, Result};
-use crate::model::Activation;
+use crate::model::{Activation, Loss};
 
 /// Runs the network's operations on the CPU with ndarray, using every core for matrix
 /// products and element-wise passes.
 #[derive(Debug, Default)]
 pub struct CpuBackend {
+    /// Per-row losses and correct counts of the last loss, reused between batches.
     losses: Array1<f32>,
-    correct: Array1<bool>,
+    correct: Array1<f32>,
 }
 
 impl CpuBackend {
@@ -20,6 +21,29 @@ impl CpuBackend {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Adds the per-row results of a loss chunk to `totals`.
+    fn add_to_totals(&self, totals: &mut LossSummary, chunk: LossChunk) {
+        // Summed in f32, in row order, as the GPU kernel's partial sums are f32.
+        let chunk_loss: f32 = self.losses.slice(s![..chunk.rows]).sum();
+        if !chunk_loss.is_finite() && totals.first_non_finite_batch.is_none() {
+            totals.first_non_finite_batch = Some(totals.batches);
+        }
+        totals.loss_sum += f64::from(chunk_loss);
+        totals.correct += f64::from(self.correct.slice(s![..chunk.rows]).sum());
+        totals.batches += u64::from(chunk.ends_batch);
+    }
+
+    fn reserve_rows(&mut self, rows: usize) {
+        if self.losses.len() < rows {
+            self.losses = Array1::zeros(rows);
+            self.correct = Array1::zeros(rows);
+        }
+    }
+}
+
+fn rows_of(m: &Array2<f32>, rows: usize) -> ArrayView2<'_, f32> {
+    m.slice(s![..rows, ..])
 }
 
 fn rows_mut(m: &mut Array2<f32>, rows: usize) -> ArrayViewMut2<'_, f32> {
@@ -33,6 +57,10 @@ impl Backend for CpuBackend {
 
     fn describe(&self) -> String {
         format!("CPU ({} threads)", rayon::current_num_threads())
+    }
+
+    fn max_matrix_bytes(&self) -> u64 {
+        u64::MAX
     }
 
     fn shape(matrix: &Array2<f32>) -> (usize, usize) {
@@ -56,15 +84,15 @@ impl Backend for CpuBackend {
             });
         }
         let rows = data.len().checked_div(cols).unwrap_or(0);
-        let source = ndarray::ArrayView2::from_shape((rows, cols), data)
-            .expect("the length was checked above");
+        let source =
+            ArrayView2::from_shape((rows, cols), data).expect("the length was checked above");
         rows_mut(dst, rows).assign(&source);
         Ok(())
     }
 
     fn read(&mut self, src: &Array2<f32>, rows: usize) -> Result<Vec<f32>> {
         let rows = rows.min(src.nrows());
-        Ok(src.slice(s![..rows, ..]).iter().copied().collect())
+        Ok(rows_of(src, rows).iter().copied().collect())
     }
 
     fn copy(&mut self, src: &Array2<f32>, dst: &mut Array2<f32>) -> Result<()> {
@@ -106,7 +134,7 @@ impl Backend for CpuBackend {
         rows: usize,
     ) -> Result<()> {
         cpu::linear_forward(
-            x.slice(s![..rows, ..]),
+            rows_of(x, rows),
             weight.view(),
             bias.row(0),
             activation,
@@ -122,11 +150,13 @@ impl Backend for CpuBackend {
         grad_out: &Array2<f32>,
         grad_weight: &mut Array2<f32>,
         rows: usize,
+        accumulate: bool,
     ) -> Result<()> {
         cpu::weight_grad(
-            x.slice(s![..rows, ..]),
-            grad_out.slice(s![..rows, ..]),
+            rows_of(x, rows),
+            rows_of(grad_out, rows),
             grad_weight.view_mut(),
+            accumulate,
         );
         Ok(())
     }
@@ -136,8 +166,9 @@ impl Backend for CpuBackend {
         grad_out: &Array2<f32>,
         grad_bias: &mut Array2<f32>,
         rows: usize,
+        accumulate: bool,
     ) -> Result<()> {
-        cpu::column_sum(grad_out.slice(s![..rows, ..]), grad_bias.row_mut(0));
+        cpu::column_sum(rows_of(grad_out, rows), grad_bias.row_mut(0), accumulate);
         Ok(())
     }
 
@@ -151,59 +182,126 @@ impl Backend for CpuBackend {
         rows: usize,
     ) -> Result<()> {
         cpu::input_grad(
-            grad_out.slice(s![..rows, ..]),
+            rows_of(grad_out, rows),
             weight.view(),
             activation,
-            act_input.slice(s![..rows, ..]),
+            rows_of(act_input, rows),
             rows_mut(grad_in, rows),
         );
         Ok(())
     }
 
-    fn softmax_cross_entropy(
+    fn activation_backward(
+        &mut self,
+        activation: Activation,
+        act_input: &Array2<f32>,
+        grad_out: &Array2<f32>,
+        grad_in: &mut Array2<f32>,
+        rows: usize,
+    ) -> Result<()> {
+        let result = cpu::activation_backward(
+            activation,
+            rows_of(act_input, rows),
+            rows_of(grad_out, rows),
+        );
+        rows_mut(grad_in, rows).assign(&result);
+        Ok(())
+    }
+
+    fn softmax(&mut self, x: &Array2<f32>, y: &mut Array2<f32>, rows: usize) -> Result<()> {
+        cpu::softmax_forward_into(rows_of(x, rows), rows_mut(y, rows));
+        Ok(())
+    }
+
+    fn softmax_backward(
+        &mut self,
+        y: &Array2<f32>,
+        grad_y: &Array2<f32>,
+        grad_x: &mut Array2<f32>,
+        rows: usize,
+    ) -> Result<()> {
+        cpu::softmax_backward_into(
+            rows_of(y, rows),
+            rows_of(grad_y, rows),
+            rows_mut(grad_x, rows),
+        );
+        Ok(())
+    }
+
+    fn loss_with_labels(
         &mut self,
         logits: &Array2<f32>,
         labels: &Vec<u32>,
         grad: &mut Array2<f32>,
         totals: &mut LossSummary,
-        rows: usize,
+        chunk: LossChunk,
     ) -> Result<()> {
-        if self.losses.len() < rows {
-            self.losses = Array1::zeros(rows);
-            self.correct = Array1::from_elem(rows, false);
-        }
+        self.reserve_rows(chunk.rows);
         cpu::softmax_cross_entropy_into(
-            logits.slice(s![..rows, ..]),
+            rows_of(logits, chunk.rows),
             labels,
-            rows_mut(grad, rows),
-            self.losses.slice_mut(s![..rows]),
-            self.correct.slice_mut(s![..rows]),
+            chunk.batch_rows,
+            rows_mut(grad, chunk.rows),
+            self.losses.slice_mut(s![..chunk.rows]),
+            self.correct.slice_mut(s![..chunk.rows]),
         );
-        // Summed in f32, in row order, as the GPU kernel's partial sums are f32.
-        let batch_loss: f32 = self.losses.slice(s![..rows]).sum();
-        if !batch_loss.is_finite() && totals.first_non_finite_batch.is_none() {
-            totals.first_non_finite_batch = Some(totals.batches);
-        }
-        totals.loss_sum += f64::from(batch_loss);
-        let correct = self
-            .correct
-            .slice(s![..rows])
-            .iter()
-            .filter(|&&c| c)
-            .count();
-        totals.correct += correct as f64;
-        totals.batches += 1;
+        self.add_to_totals(totals, chunk);
         Ok(())
     }
 
-    fn sgd(
+    fn loss_with_targets(
         &mut self,
+        loss: Loss,
+        outputs: &Array2<f32>,
+        targets: &Array2<f32>,
+        grad: &mut Array2<f32>,
+        totals: &mut LossSummary,
+        chunk: LossChunk,
+    ) -> Result<()> {
+        self.reserve_rows(chunk.rows);
+        cpu::loss_with_targets_into(
+            loss,
+            rows_of(outputs, chunk.rows),
+            rows_of(targets, chunk.rows),
+            chunk.batch_rows,
+            rows_mut(grad, chunk.rows),
+            self.losses.slice_mut(s![..chunk.rows]),
+            self.correct.slice_mut(s![..chunk.rows]),
+        );
+        self.add_to_totals(totals, chunk);
+        Ok(())
+    }
+
+    fn optimizer_update(
+        &mut self,
+        rule: UpdateRule,
+        state: &Array2<f32>,
         param: &mut Array2<f32>,
         grad: &Array2<f32>,
-        velocity: &mut Array2<f32>,
-        step: SgdStep,
+        moment1: &mut Array2<f32>,
+        moment2: Option<&mut Array2<f32>>,
     ) -> Result<()> {
-        cpu::sgd(param.view_mut(), grad.view(), velocity.view_mut(), step);
+        if matches!(rule, UpdateRule::Adam { .. }) && moment2.is_none() {
+            return Err(Error::config(
+                "optimizer state",
+                "no second moment",
+                "Adam needs a second moment buffer of the parameter's shape",
+            ));
+        }
+        let step = StepState {
+            learning_rate: state[[0, 0]],
+            bias_correction1: state[[0, 1]],
+            bias_correction2: state[[0, 2]],
+            _padding: 0.0,
+        };
+        cpu::optimizer_update(
+            rule,
+            step,
+            param.view_mut(),
+            grad.view(),
+            moment1.view_mut(),
+            moment2.map(|m| m.view_mut()),
+        );
         Ok(())
     }
 

@@ -18,7 +18,7 @@ pub fn matmul(form: MatmulForm, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
 }
 
 /// Computes `y = activation(x · weight + bias)`, storing `x · weight + bias` in `pre`
-/// when given.
+/// when given. Softmax is applied row by row.
 ///
 /// Shapes: `x [rows, in]`, `weight [in, out]`, `bias [out]`, `pre` and `y [rows, out]`.
 pub fn linear_forward(
@@ -39,24 +39,33 @@ pub fn linear_forward(
     if let Some(mut pre) = pre {
         pre.assign(&y);
     }
-    if activation != Activation::Identity {
+    if activation == Activation::Softmax {
+        let z = y.to_owned();
+        crate::cpu::softmax_forward_into(z.view(), y);
+    } else if activation != Activation::Identity {
         y.par_mapv_inplace(|z| activation.apply(z));
     }
 }
 
-/// Computes `grad_weight = xᵀ · grad_out`.
+/// Computes `grad_weight = xᵀ · grad_out`, or adds it to `grad_weight` when `accumulate`
+/// is set.
 ///
 /// Shapes: `x [rows, in]`, `grad_out [rows, out]`, `grad_weight [in, out]`.
 pub fn weight_grad(
     x: ArrayView2<'_, f32>,
     grad_out: ArrayView2<'_, f32>,
     mut grad_weight: ArrayViewMut2<'_, f32>,
+    accumulate: bool,
 ) {
-    ndarray::linalg::general_mat_mul(1.0, &x.t(), &grad_out, 0.0, &mut grad_weight);
+    let beta = if accumulate { 1.0 } else { 0.0 };
+    ndarray::linalg::general_mat_mul(1.0, &x.t(), &grad_out, beta, &mut grad_weight);
 }
 
 /// Computes `grad_in = (grad_out · weightᵀ) ⊙ activation'(act_input)`, where
-/// `act_input` is the previous layer's output (for GELU, its pre-activation).
+/// `act_input` is the previous layer's output (for GELU, its pre-activation). Softmax,
+/// which is not element-wise, leaves the product for [`softmax_backward`].
+///
+/// [`softmax_backward`]: crate::cpu::softmax_backward
 ///
 /// Shapes: `grad_out [rows, out]`, `weight [in, out]`, `act_input` and
 /// `grad_in [rows, in]`.
@@ -68,16 +77,19 @@ pub fn input_grad(
     mut grad_in: ArrayViewMut2<'_, f32>,
 ) {
     ndarray::linalg::general_mat_mul(1.0, &grad_out, &weight.t(), 0.0, &mut grad_in);
-    if activation != Activation::Identity {
+    if activation.is_elementwise() && activation != Activation::Identity {
         Zip::from(&mut grad_in)
             .and(&act_input)
             .par_for_each(|g, &v| *g *= activation.grad(v));
     }
 }
 
-/// Computes the column sums of `x [rows, cols]` into `out [cols]`: the bias gradient.
-pub fn column_sum(x: ArrayView2<'_, f32>, mut out: ArrayViewMut1<'_, f32>) {
-    out.fill(0.0);
+/// Computes the column sums of `x [rows, cols]` into `out [cols]`, or adds them to it
+/// when `accumulate` is set: the bias gradient.
+pub fn column_sum(x: ArrayView2<'_, f32>, mut out: ArrayViewMut1<'_, f32>, accumulate: bool) {
+    if !accumulate {
+        out.fill(0.0);
+    }
     // Summing row after row matches the order of the GPU kernel's loop.
     for row in x.axis_iter(Axis(0)) {
         out += &row;
@@ -87,6 +99,6 @@ pub fn column_sum(x: ArrayView2<'_, f32>, mut out: ArrayViewMut1<'_, f32>) {
 /// Returns the column sums of `x [rows, cols]`.
 pub fn column_sums(x: ArrayView2<'_, f32>) -> Array1<f32> {
     let mut out = Array1::zeros(x.ncols());
-    column_sum(x, out.view_mut());
+    column_sum(x, out.view_mut(), false);
     out
 }

@@ -10,9 +10,14 @@ mod elementwise;
 mod loss;
 mod matmul;
 mod optimizer;
+mod softmax;
 
 pub use backend::CpuBackend;
 pub use elementwise::{activation_backward, activation_forward};
-pub use loss::{SoftmaxCrossEntropy, softmax_cross_entropy, softmax_cross_entropy_into};
+pub use loss::{
+    LossRows, loss_with_targets, loss_with_targets_into, softmax_cross_entropy,
+    softmax_cross_entropy_into,
+};
 pub use matmul::{column_sum, column_sums, input_grad, linear_forward, matmul, weight_grad};
-pub use optimizer::sgd;
+pub use optimizer::optimizer_update;
+pub use softmax::{softmax_backward, softmax_backward_into, softmax_forward, softmax_forward_into};

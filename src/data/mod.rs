@@ -4,6 +4,6 @@ mod dataset;
 mod idx;
 mod mnist;
 
-pub use dataset::Dataset;
+pub use dataset::{Dataset, TargetData};
 pub use idx::{IdxArray, read_idx};
 pub use mnist::{MnistSplit, load_mnist};

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use crate::backend::{Backend, LossSummary, SgdStep};
-use crate::error::Result;
-use crate::gpu::kernels::{self, Epilogue, LossTotals, MatmulForm, MatmulSize};
+use crate::MatmulForm;
+use crate::backend::{Backend, LossChunk, LossSummary, UpdateRule};
+use crate::error::{Error, Result};
+use crate::gpu::kernels::{self, Epilogue, LossTotals, MatmulSize};
 use crate::gpu::{GpuContext, GpuTensor, Recorder};
-use crate::model::Activation;
+use crate::model::{Activation, Loss};
 
 /// Runs the network's operations on a wgpu device.
 ///
@@ -44,6 +45,15 @@ impl Backend for GpuBackend {
 
     fn describe(&self) -> String {
         self.context().describe()
+    }
+
+    fn max_matrix_bytes(&self) -> u64 {
+        let limits = self.context().limits();
+        // Buffers are rounded up to 16 bytes, so stay a group of 4 below the limit.
+        let limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        limit - limit % 16
     }
 
     fn shape(matrix: &GpuTensor) -> (usize, usize) {
@@ -118,19 +128,45 @@ impl Backend for GpuBackend {
         y: &mut GpuTensor,
         rows: usize,
     ) -> Result<()> {
+        let (k, n) = (weight.rows(), weight.cols());
+        let size = MatmulSize { m: rows, n, k };
+        if activation == Activation::Softmax {
+            // Softmax needs whole rows: the product goes to `pre`, then a kernel of its own.
+            let pre = pre.ok_or_else(|| {
+                Error::config(
+                    "softmax layer",
+                    "no pre-activation buffer",
+                    "softmax layers need a pre-activation buffer of the output's shape",
+                )
+            })?;
+            let epilogue = Epilogue::BiasActivation {
+                bias,
+                activation: Activation::Identity,
+                pre: None,
+            };
+            kernels::matmul(
+                &mut self.recorder,
+                MatmulForm::Nn,
+                x,
+                weight,
+                pre,
+                size,
+                epilogue,
+            )?;
+            return kernels::softmax_forward(&mut self.recorder, pre, y, rows);
+        }
         let epilogue = Epilogue::BiasActivation {
             bias,
             activation,
             pre: pre.map(|pre| &*pre),
         };
-        let (k, n) = (weight.rows(), weight.cols());
         kernels::matmul(
             &mut self.recorder,
             MatmulForm::Nn,
             x,
             weight,
             y,
-            MatmulSize { m: rows, n, k },
+            size,
             epilogue,
         )
     }
@@ -141,8 +177,14 @@ impl Backend for GpuBackend {
         grad_out: &GpuTensor,
         grad_weight: &mut GpuTensor,
         rows: usize,
+        accumulate: bool,
     ) -> Result<()> {
         let (m, n) = (x.cols(), grad_out.cols());
+        let epilogue = if accumulate {
+            Epilogue::Accumulate
+        } else {
+            Epilogue::None
+        };
         kernels::matmul(
             &mut self.recorder,
             MatmulForm::Tn,
@@ -150,7 +192,7 @@ impl Backend for GpuBackend {
             grad_out,
             grad_weight,
             MatmulSize { m, n, k: rows },
-            Epilogue::None,
+            epilogue,
         )
     }
 
@@ -159,8 +201,9 @@ impl Backend for GpuBackend {
         grad_out: &GpuTensor,
         grad_bias: &mut GpuTensor,
         rows: usize,
+        accumulate: bool,
     ) -> Result<()> {
-        kernels::column_sum(&mut self.recorder, grad_out, grad_bias, rows)
+        kernels::column_sum(&mut self.recorder, grad_out, grad_bias, rows, accumulate)
     }
 
     fn input_grad(
@@ -173,9 +216,14 @@ impl Backend for GpuBackend {
         rows: usize,
     ) -> Result<()> {
         let (n, k) = (weight.rows(), weight.cols());
-        let epilogue = Epilogue::ActivationGrad {
-            activation,
-            input: act_input,
+        // Softmax's backward pass needs whole rows, so it runs as a kernel of its own.
+        let epilogue = if activation.is_elementwise() && activation != Activation::Identity {
+            Epilogue::ActivationGrad {
+                activation,
+                input: act_input,
+            }
+        } else {
+            Epilogue::None
         };
         kernels::matmul(
             &mut self.recorder,
@@ -188,25 +236,87 @@ impl Backend for GpuBackend {
         )
     }
 
-    fn softmax_cross_entropy(
+    fn activation_backward(
+        &mut self,
+        activation: Activation,
+        act_input: &GpuTensor,
+        grad_out: &GpuTensor,
+        grad_in: &mut GpuTensor,
+        rows: usize,
+    ) -> Result<()> {
+        kernels::activation_backward_rows(
+            &mut self.recorder,
+            activation,
+            act_input,
+            grad_out,
+            grad_in,
+            rows,
+        )
+    }
+
+    fn softmax(&mut self, x: &GpuTensor, y: &mut GpuTensor, rows: usize) -> Result<()> {
+        kernels::softmax_forward(&mut self.recorder, x, y, rows)
+    }
+
+    fn softmax_backward(
+        &mut self,
+        y: &GpuTensor,
+        grad_y: &GpuTensor,
+        grad_x: &mut GpuTensor,
+        rows: usize,
+    ) -> Result<()> {
+        kernels::softmax_backward(&mut self.recorder, y, grad_y, grad_x, rows)
+    }
+
+    fn loss_with_labels(
         &mut self,
         logits: &GpuTensor,
         labels: &GpuTensor,
         grad: &mut GpuTensor,
         totals: &mut GpuTensor,
-        rows: usize,
+        chunk: LossChunk,
     ) -> Result<()> {
-        kernels::softmax_cross_entropy(&mut self.recorder, logits, labels, grad, totals, rows)
+        kernels::softmax_cross_entropy(&mut self.recorder, logits, labels, grad, totals, chunk)
     }
 
-    fn sgd(
+    fn loss_with_targets(
         &mut self,
+        loss: Loss,
+        outputs: &GpuTensor,
+        targets: &GpuTensor,
+        grad: &mut GpuTensor,
+        totals: &mut GpuTensor,
+        chunk: LossChunk,
+    ) -> Result<()> {
+        kernels::loss_with_targets(
+            &mut self.recorder,
+            loss,
+            outputs,
+            targets,
+            grad,
+            totals,
+            chunk,
+        )
+    }
+
+    fn optimizer_update(
+        &mut self,
+        rule: UpdateRule,
+        state: &GpuTensor,
         param: &mut GpuTensor,
         grad: &GpuTensor,
-        velocity: &mut GpuTensor,
-        step: SgdStep,
+        moment1: &mut GpuTensor,
+        moment2: Option<&mut GpuTensor>,
     ) -> Result<()> {
-        kernels::sgd(&mut self.recorder, grad, param, velocity, step)
+        kernels::optimizer_update(
+            &mut self.recorder,
+            rule,
+            state,
+            param,
+            grad,
+            moment1,
+            moment2.map(|m| &*m),
+        )
     }
 
     fn submit(&mut self) -> Result<()> {

@@ -27,21 +27,25 @@ pub const ELEMENTWISE: &str = concat!(
     include_str!("../../shaders/elementwise.wgsl")
 );
 
-/// Softmax cross-entropy loss, its gradient and the epoch's running totals.
-pub const SOFTMAX_CROSS_ENTROPY: &str = include_str!("../../shaders/softmax_cross_entropy.wgsl");
+/// Losses, their gradients and the epoch's running totals.
+pub const LOSSES: &str = include_str!("../../shaders/losses.wgsl");
+
+/// Row-wise softmax and its backward pass.
+pub const SOFTMAX: &str = include_str!("../../shaders/softmax.wgsl");
 
 /// Column sums, the bias gradient.
 pub const COLUMN_SUM: &str = include_str!("../../shaders/column_sum.wgsl");
 
-/// SGD with momentum and weight decay.
-pub const SGD: &str = include_str!("../../shaders/sgd.wgsl");
+/// SGD and Adam updates.
+pub const OPTIMIZERS: &str = include_str!("../../shaders/optimizers.wgsl");
 
 /// Every complete shader module that needs no optional feature, with its file name, for
 /// validation.
 pub const ALL: &[(&str, &str)] = &[
     ("matmul.wgsl", MATMUL),
     ("elementwise.wgsl", ELEMENTWISE),
-    ("softmax_cross_entropy.wgsl", SOFTMAX_CROSS_ENTROPY),
+    ("losses.wgsl", LOSSES),
+    ("softmax.wgsl", SOFTMAX),
     ("column_sum.wgsl", COLUMN_SUM),
-    ("sgd.wgsl", SGD),
+    ("optimizers.wgsl", OPTIMIZERS),
 ];

@@ -5,7 +5,9 @@ use crate::gpu::GpuContext;
 
 /// A row-major `[rows, cols]` matrix of f32 (or of u32 labels) in a GPU storage buffer.
 ///
-/// The buffer holds at least 16 bytes, so a matrix with no elements can still be bound.
+/// The buffer's size is rounded up to a multiple of 16 bytes, at least 16, so that a
+/// matrix with no elements can still be bound and kernels can read and write whole vec4
+/// groups. The padding starts at zero and only kernels that keep it zero write it.
 #[derive(Clone, Debug)]
 pub struct GpuTensor {
     buffer: wgpu::Buffer,
@@ -24,7 +26,9 @@ impl GpuTensor {
         let bytes = (rows as u64)
             .saturating_mul(cols as u64)
             .saturating_mul(4)
-            .max(16);
+            .max(16)
+            .checked_next_multiple_of(16)
+            .unwrap_or(u64::MAX);
         let limits = ctx.limits();
         let too_large = |limit: u64, what| Error::BufferTooLarge {
             label: label.to_string(),

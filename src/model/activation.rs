@@ -28,6 +28,10 @@ pub enum Activation {
     /// `f(x) = x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`, as PyTorch's
     /// `gelu(approximate="tanh")`.
     Gelu,
+    /// Row-wise softmax, `f(x)_j = exp(x_j) / Σ_i exp(x_i)`, with the row's maximum
+    /// subtracted first. Not element-wise, so the network applies it with a kernel of its
+    /// own; [`Activation::apply`] and [`Activation::grad`] do not cover it.
+    Softmax,
 }
 
 const GELU_SCALE: f32 = 0.797_884_6;
@@ -43,7 +47,20 @@ impl Activation {
             Activation::Sigmoid => 3,
             Activation::Tanh => 4,
             Activation::Gelu => 5,
+            // The matmul epilogue leaves softmax to its own kernel.
+            Activation::Softmax => 0,
         }
+    }
+
+    /// Whether a layer with this activation keeps its pre-activation: GELU for its
+    /// derivative, softmax as the input of its row-wise kernel.
+    pub fn keeps_pre_activation(self) -> bool {
+        matches!(self, Activation::Gelu | Activation::Softmax)
+    }
+
+    /// Whether the activation acts on each element alone; only softmax does not.
+    pub fn is_elementwise(self) -> bool {
+        self != Activation::Softmax
     }
 
     /// The negative slope of leaky ReLU, 0 for every other activation.
@@ -78,10 +95,11 @@ impl Activation {
         Ok(())
     }
 
-    /// Applies the activation to the pre-activation `x`.
+    /// Applies the activation to the pre-activation `x`. Softmax, which needs the whole
+    /// row, returns `x` unchanged; see [`Activation::is_elementwise`].
     pub fn apply(self, x: f32) -> f32 {
         match self {
-            Activation::Identity => x,
+            Activation::Identity | Activation::Softmax => x,
             Activation::Relu => x.max(0.0),
             Activation::LeakyRelu { slope } => {
                 if x > 0.0 {
@@ -97,10 +115,11 @@ impl Activation {
     }
 
     /// The derivative, given the output `y` or, when
-    /// [`Activation::grad_needs_pre_activation`] holds, the pre-activation.
+    /// [`Activation::grad_needs_pre_activation`] holds, the pre-activation. Softmax,
+    /// which needs the whole row, returns 1; see [`Activation::is_elementwise`].
     pub fn grad(self, y: f32) -> f32 {
         match self {
-            Activation::Identity => 1.0,
+            Activation::Identity | Activation::Softmax => 1.0,
             Activation::Relu => f32::from(y > 0.0),
             Activation::LeakyRelu { slope } => {
                 if y > 0.0 {
@@ -158,6 +177,7 @@ impl fmt::Display for Activation {
             Activation::Sigmoid => write!(f, "sigmoid"),
             Activation::Tanh => write!(f, "tanh"),
             Activation::Gelu => write!(f, "gelu"),
+            Activation::Softmax => write!(f, "softmax"),
         }
     }
 }
@@ -166,13 +186,14 @@ impl FromStr for Activation {
     type Err = Error;
 
     /// Parses `identity`, `relu`, `leaky_relu` (slope 0.01), `leaky_relu:SLOPE`,
-    /// `sigmoid`, `tanh` or `gelu`.
+    /// `sigmoid`, `tanh`, `gelu` or `softmax`.
     fn from_str(s: &str) -> Result<Self> {
         let invalid = || {
             Error::config(
                 "activation",
                 s,
-                "expected identity, relu, leaky_relu, leaky_relu:SLOPE, sigmoid, tanh or gelu",
+                "expected identity, relu, leaky_relu, leaky_relu:SLOPE, sigmoid, tanh, gelu or \
+                 softmax",
             )
         };
         let activation = match s.to_ascii_lowercase().as_str() {
@@ -182,6 +203,7 @@ impl FromStr for Activation {
             "sigmoid" => Activation::Sigmoid,
             "tanh" => Activation::Tanh,
             "gelu" => Activation::Gelu,
+            "softmax" => Activation::Softmax,
             other => {
                 let slope = other
                     .strip_prefix("leaky_relu:")

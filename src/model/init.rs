@@ -173,6 +173,13 @@ impl Parameters {
                     rhs_shape: expected.to_vec(),
                 });
             }
+            if !layer.bias && params.bias.iter().any(|&b| b != 0.0) {
+                return Err(Error::config(
+                    "bias",
+                    format!("non-zero in layer {index}"),
+                    "the layer has no bias; set its bias to zeros or give it one",
+                ));
+            }
             let values = params.weight.iter().chain(&params.bias);
             if let Some(bad) = values.copied().find(|v| !v.is_finite()) {
                 return Err(Error::config(

@@ -1,15 +1,17 @@
 //! A multilayer perceptron on any [`Backend`], with its buffers allocated once.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 
-use crate::backend::{Backend, LossSummary};
+use crate::backend::{Backend, LossChunk, LossSummary};
 use crate::error::{Error, Result};
-use crate::model::{Activation, DenseParams, MlpSpec, Parameters};
+use crate::model::{Activation, DenseParams, Loss, MlpSpec, Parameters, Targets};
 
-/// The device buffers of one dense layer. Shapes use `batch` for the batch capacity.
+/// The device buffers of one dense layer. Shapes use `chunk` for the rows a dispatch
+/// covers at most.
 #[derive(Debug)]
 struct DenseLayer<B: Backend> {
     activation: Activation,
+    bias_enabled: bool,
     /// `[in, out]`
     weight: B::Matrix,
     /// `[1, out]`
@@ -18,12 +20,16 @@ struct DenseLayer<B: Backend> {
     grad_weight: B::Matrix,
     /// `[1, out]`
     grad_bias: B::Matrix,
-    /// The activation's output, `[batch, out]`.
+    /// The activation's output, `[chunk, out]`.
     output: B::Matrix,
-    /// The pre-activation `[batch, out]`, kept only where the derivative needs it.
+    /// The pre-activation `[chunk, out]`, kept where the activation needs it.
     pre: Option<B::Matrix>,
-    /// Gradient of the loss with respect to the pre-activation, `[batch, out]`.
+    /// Gradient of the loss with respect to the pre-activation, `[chunk, out]`.
     grad_pre: B::Matrix,
+    /// Gradient with respect to the output `[chunk, out]`, kept where the activation's
+    /// derivative cannot be folded into the product that computes it: softmax layers,
+    /// and a last layer whose activation is not the identity.
+    grad_output: Option<B::Matrix>,
 }
 
 /// A multilayer perceptron whose parameters, activations and gradients live on one
@@ -31,17 +37,24 @@ struct DenseLayer<B: Backend> {
 ///
 /// A training step writes the batch, records the forward pass, the loss and the
 /// backward pass, and leaves the gradients for an optimizer; nothing is allocated and
-/// nothing is read back.
+/// nothing is read back. Where a batch's buffers would exceed the device's
+/// storage-binding limit, the batch is processed in chunks of rows whose gradients add
+/// up to the whole batch's.
 #[derive(Debug)]
 pub struct Mlp<B: Backend> {
     backend: B,
     spec: MlpSpec,
     batch_capacity: usize,
+    /// Rows per dispatch: the batch capacity, or fewer where buffers must stay within
+    /// the device's binding limit.
+    chunk_rows: usize,
     layers: Vec<DenseLayer<B>>,
-    /// `[batch, inputs]`
+    /// `[chunk, inputs]`
     input: B::Matrix,
-    /// `[batch]`
+    /// `[chunk]`
     labels: B::Labels,
+    /// `[chunk, outputs]`
+    targets: B::Matrix,
     loss_totals: B::LossTotals,
 }
 
@@ -52,7 +65,8 @@ impl<B: Backend> Mlp<B> {
     /// # Errors
     /// [`Error::InvalidConfig`] for an invalid `spec` or a zero `batch_capacity`,
     /// [`Error::ShapeMismatch`] when `params` does not fit `spec`, and the backend's
-    /// allocation errors, such as [`Error::BufferTooLarge`].
+    /// allocation errors, such as [`Error::BufferTooLarge`] for a weight matrix larger
+    /// than the device allows.
     pub fn new(
         mut backend: B,
         spec: MlpSpec,
@@ -68,35 +82,66 @@ impl<B: Backend> Mlp<B> {
                 "must be at least 1, such as 64",
             ));
         }
+        let widest = spec
+            .layers
+            .iter()
+            .map(|layer| layer.width)
+            .chain([spec.inputs])
+            .max()
+            .unwrap_or(1);
+        let rows_that_fit = usize::try_from(backend.max_matrix_bytes() / (4 * widest as u64))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let chunk_rows = batch_capacity.min(rows_that_fit);
+        if chunk_rows < batch_capacity {
+            log::info!(
+                "batches of {batch_capacity} rows run in chunks of {chunk_rows} rows to stay \
+                 within the device's binding limit"
+            );
+        }
+
+        let last = spec.layers.len() - 1;
         let mut layers = Vec::with_capacity(spec.layers.len());
         for (index, layer) in spec.layers.iter().enumerate() {
             let (fan_in, width) = (spec.fan_in(index), layer.width);
             let name = |part: &str| format!("layer{index}.{part}");
-            let pre = match layer.activation.grad_needs_pre_activation() {
-                true => Some(backend.zeros(batch_capacity, width, &name("pre"))?),
+            let mut chunk_matrix = |part: &str| backend.zeros(chunk_rows, width, &name(part));
+            let pre = match layer.activation.keeps_pre_activation() {
+                true => Some(chunk_matrix("pre")?),
+                false => None,
+            };
+            let unfused = layer.activation == Activation::Softmax
+                || (index == last && layer.activation != Activation::Identity);
+            let grad_output = match unfused {
+                true => Some(chunk_matrix("grad_output")?),
                 false => None,
             };
             layers.push(DenseLayer {
                 activation: layer.activation,
+                bias_enabled: layer.bias,
+                output: chunk_matrix("output")?,
+                grad_pre: chunk_matrix("grad_pre")?,
+                pre,
+                grad_output,
                 weight: backend.zeros(fan_in, width, &name("weight"))?,
                 bias: backend.zeros(1, width, &name("bias"))?,
                 grad_weight: backend.zeros(fan_in, width, &name("grad_weight"))?,
                 grad_bias: backend.zeros(1, width, &name("grad_bias"))?,
-                output: backend.zeros(batch_capacity, width, &name("output"))?,
-                pre,
-                grad_pre: backend.zeros(batch_capacity, width, &name("grad_pre"))?,
             });
         }
-        let input = backend.zeros(batch_capacity, spec.inputs, "input")?;
-        let labels = backend.labels(batch_capacity, "labels")?;
+        let input = backend.zeros(chunk_rows, spec.inputs, "input")?;
+        let labels = backend.labels(chunk_rows, "labels")?;
+        let targets = backend.zeros(chunk_rows, spec.outputs(), "targets")?;
         let loss_totals = backend.loss_totals()?;
         let mut mlp = Mlp {
             backend,
             spec,
             batch_capacity,
+            chunk_rows,
             layers,
             input,
             labels,
+            targets,
             loss_totals,
         };
         mlp.set_parameters(params)?;
@@ -111,6 +156,12 @@ impl<B: Backend> Mlp<B> {
     /// The largest batch a single step can take.
     pub fn batch_capacity(&self) -> usize {
         self.batch_capacity
+    }
+
+    /// Rows per dispatch: the batch capacity, or fewer where the device's binding limit
+    /// requires splitting batches.
+    pub fn chunk_rows(&self) -> usize {
+        self.chunk_rows
     }
 
     /// The backend the network runs on.
@@ -177,8 +228,9 @@ impl<B: Backend> Mlp<B> {
         Ok(Parameters { layers })
     }
 
-    /// Calls `f` with the backend and each (parameter, gradient) pair, in a fixed order:
-    /// layer 0's weight, layer 0's bias, layer 1's weight, and so on.
+    /// Calls `f` with the backend and each trained (parameter, gradient) pair, in a
+    /// fixed order: layer 0's weight, layer 0's bias, layer 1's weight, and so on.
+    /// Biases of layers without one are skipped, but keep their index, `2 · layer + 1`.
     ///
     /// # Errors
     /// The first error `f` returns.
@@ -193,43 +245,16 @@ impl<B: Backend> Mlp<B> {
                 &mut layer.weight,
                 &layer.grad_weight,
             )?;
-            f(
-                &mut self.backend,
-                2 * index + 1,
-                &mut layer.bias,
-                &layer.grad_bias,
-            )?;
+            if layer.bias_enabled {
+                f(
+                    &mut self.backend,
+                    2 * index + 1,
+                    &mut layer.bias,
+                    &layer.grad_bias,
+                )?;
+            }
         }
         Ok(())
-    }
-
-    /// Uploads a batch of `rows` rows: `features [rows, inputs]`, row-major, and
-    /// optionally one label per row.
-    fn load_batch(&mut self, features: &[f32], labels: Option<&[u32]>) -> Result<usize> {
-        let rows = features.len() / self.spec.inputs;
-        if rows * self.spec.inputs != features.len() || rows > self.batch_capacity {
-            return Err(Error::ShapeMismatch {
-                operation: "loading a batch",
-                lhs: "features",
-                lhs_shape: vec![features.len()],
-                rhs: "batch capacity × inputs",
-                rhs_shape: vec![self.batch_capacity, self.spec.inputs],
-            });
-        }
-        self.backend.write(&mut self.input, features)?;
-        if let Some(labels) = labels {
-            if labels.len() != rows {
-                return Err(Error::ShapeMismatch {
-                    operation: "loading a batch",
-                    lhs: "labels",
-                    lhs_shape: vec![labels.len()],
-                    rhs: "features",
-                    rhs_shape: vec![rows, self.spec.inputs],
-                });
-            }
-            self.backend.write_labels(&mut self.labels, labels)?;
-        }
-        Ok(rows)
     }
 
     /// Records the forward pass over the first `rows` rows of the input buffer.
@@ -253,70 +278,257 @@ impl<B: Backend> Mlp<B> {
         Ok(())
     }
 
-    /// Records the backward pass from the last layer's `grad_pre`, leaving every
-    /// parameter's gradient in its buffer.
-    fn backward(&mut self, rows: usize) -> Result<()> {
+    /// Records the loss of the last layer's output against the uploaded targets, and
+    /// leaves the gradient with respect to the output where `backward` starts.
+    fn record_loss(&mut self, loss: Loss, labels: bool, chunk: LossChunk) -> Result<()> {
+        let last = self.layers.last_mut().expect("a network has a layer");
+        let grad = last.grad_output.as_mut().unwrap_or(&mut last.grad_pre);
+        if labels {
+            self.backend.loss_with_labels(
+                &last.output,
+                &self.labels,
+                grad,
+                &mut self.loss_totals,
+                chunk,
+            )
+        } else {
+            self.backend.loss_with_targets(
+                loss,
+                &last.output,
+                &self.targets,
+                grad,
+                &mut self.loss_totals,
+                chunk,
+            )
+        }
+    }
+
+    /// Turns a layer's gradient with respect to its output, in `grad_output`, into the
+    /// gradient with respect to its pre-activation, for the activations whose
+    /// derivative is not folded into a matrix product.
+    fn unfold_activation(backend: &mut B, layer: &mut DenseLayer<B>, rows: usize) -> Result<()> {
+        let Some(grad_output) = layer.grad_output.as_ref() else {
+            return Ok(());
+        };
+        if layer.activation == Activation::Softmax {
+            return backend.softmax_backward(&layer.output, grad_output, &mut layer.grad_pre, rows);
+        }
+        let act_input = match (&layer.pre, layer.activation.grad_needs_pre_activation()) {
+            (Some(pre), true) => pre,
+            _ => &layer.output,
+        };
+        backend.activation_backward(
+            layer.activation,
+            act_input,
+            grad_output,
+            &mut layer.grad_pre,
+            rows,
+        )
+    }
+
+    /// Records the backward pass from the last layer's output gradient, leaving every
+    /// parameter's gradient in its buffer, or added to it when `accumulate` is set.
+    fn backward(&mut self, rows: usize, accumulate: bool) -> Result<()> {
+        let last = self.layers.len() - 1;
+        Self::unfold_activation(&mut self.backend, &mut self.layers[last], rows)?;
         for index in (0..self.layers.len()).rev() {
             let (before, after) = self.layers.split_at_mut(index);
             let layer = &mut after[0];
             let x = before
                 .last()
                 .map_or(&self.input, |previous| &previous.output);
-            self.backend
-                .weight_grad(x, &layer.grad_pre, &mut layer.grad_weight, rows)?;
-            self.backend
-                .bias_grad(&layer.grad_pre, &mut layer.grad_bias, rows)?;
-            if let Some(previous) = before.last_mut() {
-                let act_input = previous.pre.as_ref().unwrap_or(&previous.output);
-                self.backend.input_grad(
-                    &layer.grad_pre,
-                    &layer.weight,
-                    previous.activation,
-                    act_input,
-                    &mut previous.grad_pre,
-                    rows,
-                )?;
+            self.backend.weight_grad(
+                x,
+                &layer.grad_pre,
+                &mut layer.grad_weight,
+                rows,
+                accumulate,
+            )?;
+            if layer.bias_enabled {
+                self.backend
+                    .bias_grad(&layer.grad_pre, &mut layer.grad_bias, rows, accumulate)?;
+            }
+            let Some(previous) = before.last_mut() else {
+                continue;
+            };
+            // The previous layer's derivative is folded into this product where it is
+            // element-wise; otherwise the product lands in its `grad_output` first.
+            let DenseLayer {
+                activation,
+                output,
+                pre,
+                grad_pre,
+                grad_output,
+                ..
+            } = previous;
+            let activation = *activation;
+            let act_input = match (pre.as_ref(), activation.grad_needs_pre_activation()) {
+                (Some(pre), true) => pre,
+                _ => &*output,
+            };
+            let destination = match grad_output.as_mut() {
+                Some(grad_output) if !activation.is_elementwise() => grad_output,
+                _ => grad_pre,
+            };
+            self.backend.input_grad(
+                &layer.grad_pre,
+                &layer.weight,
+                activation,
+                act_input,
+                destination,
+                rows,
+            )?;
+            if !activation.is_elementwise() {
+                Self::unfold_activation(&mut self.backend, previous, rows)?;
             }
         }
         Ok(())
     }
 
-    /// Uploads a batch and records the forward pass, the softmax cross-entropy loss
-    /// against `labels` and the backward pass. The gradients are left for an optimizer,
-    /// and the loss is added to the running totals, which stay on the device until
-    /// [`Mlp::take_loss_totals`].
+    /// Checks a batch against the network and the loss.
+    fn check_batch(&self, rows: usize, targets: &Targets<'_>, loss: Loss) -> Result<()> {
+        if rows > self.batch_capacity {
+            return Err(Error::config(
+                "batch size",
+                rows,
+                format!(
+                    "the network was built for batches of at most {} rows",
+                    self.batch_capacity
+                ),
+            ));
+        }
+        let outputs = self.spec.outputs();
+        let last = self.spec.layers.last().expect("a network has a layer");
+        if loss.takes_logits() && last.activation != Activation::Identity {
+            return Err(Error::config(
+                "last activation",
+                last.activation,
+                format!(
+                    "{} takes logits; make the last layer's activation identity",
+                    loss.name()
+                ),
+            ));
+        }
+        match targets {
+            Targets::Labels(labels) => {
+                if loss != Loss::SoftmaxCrossEntropy {
+                    return Err(Error::config(
+                        "targets",
+                        "class labels",
+                        format!(
+                            "{} needs target values, one row per output row",
+                            loss.name()
+                        ),
+                    ));
+                }
+                if labels.len() != rows {
+                    return Err(Error::ShapeMismatch {
+                        operation: "computing gradients",
+                        lhs: "features",
+                        lhs_shape: vec![rows, self.spec.inputs],
+                        rhs: "labels",
+                        rhs_shape: vec![labels.len()],
+                    });
+                }
+                if let Some(row) = labels.iter().position(|&l| l as usize >= outputs) {
+                    return Err(Error::InvalidData {
+                        source_name: "batch labels".to_string(),
+                        row,
+                        column: 0,
+                        value: labels[row].to_string(),
+                        reason: format!(
+                            "labels must be below the {outputs} outputs of the network"
+                        ),
+                    });
+                }
+            }
+            Targets::Values(values) => {
+                if values.dim() != (rows, outputs) {
+                    return Err(Error::ShapeMismatch {
+                        operation: loss.name(),
+                        lhs: "outputs",
+                        lhs_shape: vec![rows, outputs],
+                        rhs: "targets",
+                        rhs_shape: values.shape().to_vec(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Uploads a batch and records the forward pass, `loss` against `targets` and the
+    /// backward pass. The gradients are left for an optimizer, and the loss is added to
+    /// the running totals, which stay on the device until [`Mlp::take_loss_totals`].
+    /// Returns the number of rows.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] when `features` is not `[rows, inputs]` with
-    /// `rows ≤ batch_capacity` or `labels` does not have `rows` entries,
-    /// [`Error::InvalidData`] for a label not below the number of outputs, and the
-    /// backend's errors.
-    pub fn compute_gradients(&mut self, features: &[f32], labels: &[u32]) -> Result<usize> {
-        let classes = self.spec.outputs();
-        if let Some(row) = labels.iter().position(|&label| label as usize >= classes) {
-            return Err(Error::InvalidData {
-                source_name: "batch labels".to_string(),
-                row,
-                column: 0,
-                value: labels[row].to_string(),
-                reason: format!("labels must be below the {classes} outputs of the network"),
-            });
-        }
-        let rows = self.load_batch(features, Some(labels))?;
+    /// [`Error::ShapeMismatch`] when `features` is not `[rows, inputs]` or the targets do
+    /// not have one entry (labels) or one `[outputs]` row (values) per row, naming both
+    /// shapes; [`Error::InvalidConfig`] for more rows than the batch capacity, labels
+    /// with a loss other than softmax cross-entropy, or a loss on logits after a
+    /// non-identity last activation; [`Error::InvalidData`] for a label not below the
+    /// number of outputs; and the backend's errors.
+    pub fn compute_gradients(
+        &mut self,
+        features: ArrayView2<'_, f32>,
+        targets: Targets<'_>,
+        loss: Loss,
+    ) -> Result<usize> {
+        self.check_features(features)?;
+        let rows = features.nrows();
+        self.check_batch(rows, &targets, loss)?;
         if rows == 0 {
             return Ok(0);
         }
-        self.forward(rows)?;
-        let last = self.layers.last_mut().expect("a network has a layer");
-        self.backend.softmax_cross_entropy(
-            &last.output,
-            &self.labels,
-            &mut last.grad_pre,
-            &mut self.loss_totals,
-            rows,
-        )?;
-        self.backward(rows)?;
+        let mut start = 0;
+        while start < rows {
+            let end = (start + self.chunk_rows).min(rows);
+            let chunk = LossChunk {
+                rows: end - start,
+                batch_rows: rows,
+                ends_batch: end == rows,
+            };
+            self.upload_rows(features.slice(s![start..end, ..]))?;
+            let labels = match targets {
+                Targets::Labels(labels) => {
+                    self.backend
+                        .write_labels(&mut self.labels, &labels[start..end])?;
+                    true
+                }
+                Targets::Values(values) => {
+                    let values = values.slice(s![start..end, ..]);
+                    let values = values.as_standard_layout();
+                    let values = values.as_slice().expect("standard layout is contiguous");
+                    self.backend.write(&mut self.targets, values)?;
+                    false
+                }
+            };
+            self.forward(chunk.rows)?;
+            self.record_loss(loss, labels, chunk)?;
+            self.backward(chunk.rows, start > 0)?;
+            start = end;
+        }
         Ok(rows)
+    }
+
+    fn check_features(&self, features: ArrayView2<'_, f32>) -> Result<()> {
+        if features.ncols() == self.spec.inputs {
+            return Ok(());
+        }
+        Err(Error::ShapeMismatch {
+            operation: "loading a batch",
+            lhs: "features",
+            lhs_shape: features.shape().to_vec(),
+            rhs: "network inputs",
+            rhs_shape: vec![self.spec.inputs],
+        })
+    }
+
+    fn upload_rows(&mut self, features: ArrayView2<'_, f32>) -> Result<()> {
+        let features = features.as_standard_layout();
+        let values = features.as_slice().expect("standard layout is contiguous");
+        self.backend.write(&mut self.input, values)
     }
 
     /// Reads the loss totals accumulated since the last call, then resets them.
@@ -330,7 +542,7 @@ impl<B: Backend> Mlp<B> {
     }
 
     /// Returns the last layer's outputs (the logits, for a classifier) for every row of
-    /// `features [rows, inputs]`, running batches of at most `batch_capacity` rows.
+    /// `features [rows, inputs]`, running chunks of at most [`Mlp::chunk_rows`] rows.
     ///
     /// Zero rows give a `[0, outputs]` result.
     ///
@@ -338,23 +550,15 @@ impl<B: Backend> Mlp<B> {
     /// [`Error::ShapeMismatch`] when `features` does not have `inputs` columns, and the
     /// backend's errors.
     pub fn predict(&mut self, features: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-        if features.ncols() != self.spec.inputs {
-            return Err(Error::ShapeMismatch {
-                operation: "predict",
-                lhs: "features",
-                lhs_shape: features.shape().to_vec(),
-                rhs: "network inputs",
-                rhs_shape: vec![self.spec.inputs],
-            });
-        }
+        self.check_features(features)?;
         let outputs = self.spec.outputs();
         let mut result = Array2::zeros((features.nrows(), outputs));
         let chunks = features
-            .axis_chunks_iter(Axis(0), self.batch_capacity)
-            .zip(result.axis_chunks_iter_mut(Axis(0), self.batch_capacity));
+            .axis_chunks_iter(Axis(0), self.chunk_rows)
+            .zip(result.axis_chunks_iter_mut(Axis(0), self.chunk_rows));
         for (chunk, mut out) in chunks {
-            let chunk = chunk.as_standard_layout();
-            let rows = self.load_batch(chunk.as_slice().expect("contiguous"), None)?;
+            let rows = chunk.nrows();
+            self.upload_rows(chunk)?;
             self.forward(rows)?;
             let last = &self.layers.last().expect("a network has a layer").output;
             let values = self.backend.read(last, rows)?;

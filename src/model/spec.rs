@@ -3,13 +3,35 @@
 use crate::error::{Error, Result};
 use crate::model::Activation;
 
-/// One dense layer: its output width and the activation applied to its output.
+/// One dense layer: its output width, the activation applied to its output, and
+/// whether it adds a bias.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerSpec {
     /// Number of outputs.
     pub width: usize,
     /// Activation applied to the outputs.
     pub activation: Activation,
+    /// Whether the layer adds a trained bias; without one it computes `x · W` alone.
+    pub bias: bool,
+}
+
+impl LayerSpec {
+    /// A layer of `width` outputs with a bias, followed by `activation`.
+    pub fn new(width: usize, activation: Activation) -> Self {
+        LayerSpec {
+            width,
+            activation,
+            bias: true,
+        }
+    }
+
+    /// The same layer without a bias.
+    pub fn without_bias(self) -> Self {
+        LayerSpec {
+            bias: false,
+            ..self
+        }
+    }
 }
 
 /// A multilayer perceptron: the input width and its dense layers, first to last.
@@ -35,12 +57,9 @@ impl MlpSpec {
     ) -> Self {
         let mut layers: Vec<LayerSpec> = hidden
             .iter()
-            .map(|&width| LayerSpec { width, activation })
+            .map(|&width| LayerSpec::new(width, activation))
             .collect();
-        layers.push(LayerSpec {
-            width: classes,
-            activation: Activation::Identity,
-        });
+        layers.push(LayerSpec::new(classes, Activation::Identity));
         MlpSpec { inputs, layers }
     }
 

@@ -6,11 +6,13 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use ndarray::{Array2, ArrayView2};
+
 use crate::backend::Backend;
-use crate::data::Dataset;
+use crate::data::{Dataset, TargetData};
 use crate::error::{Error, Result};
-use crate::model::Mlp;
-use crate::train::Sgd;
+use crate::model::{Loss, Mlp, Targets};
+use crate::train::Optimizer;
 
 /// How the learning rate changes from epoch to epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +49,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Learning-rate schedule over the epochs.
     pub schedule: Schedule,
+    /// The loss to minimize.
+    pub loss: Loss,
 }
 
 /// What one epoch of training measured.
@@ -57,22 +61,23 @@ pub struct EpochReport {
     /// Mean training loss over the epoch's rows, measured as the weights changed.
     pub loss: f64,
     /// Fraction of the epoch's rows classified correctly, measured as the weights
-    /// changed.
-    pub train_accuracy: f64,
+    /// changed; `None` for mean squared error, which has no classes.
+    pub train_accuracy: Option<f64>,
     /// Learning rate used in this epoch.
     pub learning_rate: f32,
-    /// Optimizer steps taken since training began.
+    /// Optimizer steps taken so far, counted by the optimizer across calls to [`fit`].
     pub steps: u64,
     /// Wall-clock time of the epoch in seconds, including its one readback.
     pub seconds: f64,
 }
 
-/// Trains `mlp` on `data` with softmax cross-entropy and `optimizer`, calling `on_epoch`
-/// after each epoch, and returns every epoch's report.
+/// Trains `mlp` on `data` with `config.loss` and `optimizer`, calling `on_epoch` after
+/// each epoch, and returns every epoch's report.
 ///
 /// Rows are shuffled before each epoch by a generator seeded with `config.seed`, so the
-/// same seed feeds the same batches to every backend. The loss stays on the device and
-/// is read back once per epoch.
+/// same seed feeds the same batches to every backend. Each step uploads its batch,
+/// records the forward pass, the loss, the backward pass and the update, and submits
+/// them together; the loss stays on the device and is read back once per epoch.
 ///
 /// # Errors
 /// [`Error::InvalidConfig`] for a zero batch size or one above the network's capacity,
@@ -82,7 +87,7 @@ pub struct EpochReport {
 /// optimizer's state is reset, so the network keeps its last finite weights.
 pub fn fit<B: Backend>(
     mlp: &mut Mlp<B>,
-    optimizer: &mut Sgd<B>,
+    optimizer: &mut Optimizer<B>,
     data: &Dataset,
     config: &TrainConfig,
     mut on_epoch: impl FnMut(&EpochReport),
@@ -96,33 +101,29 @@ pub fn fit<B: Backend>(
     let mut snapshot = allocate_snapshot(mlp)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..data.len()).collect();
-    let inputs = data.features().ncols();
-    let mut batch_features = Vec::with_capacity(config.batch_size * inputs);
-    let mut batch_labels = Vec::with_capacity(config.batch_size);
+    let mut batch = Batch::new(data, config.batch_size);
     let mut reports = Vec::with_capacity(config.epochs);
-    let mut steps = 0u64;
-    let base_rate = optimizer.config().learning_rate;
+    let base_rate = optimizer.config().learning_rate();
 
     for epoch in 0..config.epochs {
         let started = Instant::now();
         let learning_rate = config
             .schedule
             .learning_rate(base_rate, epoch, config.epochs);
-        let epoch_start_step = steps;
+        let epoch_start_step = optimizer.steps();
         copy_parameters(mlp, &mut snapshot, Direction::Save)?;
         order.shuffle(&mut rng);
 
-        for batch in order.chunks(config.batch_size) {
-            batch_features.clear();
-            batch_labels.clear();
-            for &row in batch {
-                batch_features.extend(data.features().row(row).iter());
-                batch_labels.push(data.labels()[row]);
-            }
-            mlp.compute_gradients(&batch_features, &batch_labels)?;
-            optimizer.step(mlp, learning_rate)?;
+        for rows in order.chunks(config.batch_size) {
+            batch.gather(data, rows);
+            optimizer.begin_step(mlp, learning_rate)?;
+            mlp.compute_gradients(
+                batch.features(rows.len()),
+                batch.targets(rows.len()),
+                config.loss,
+            )?;
+            optimizer.update(mlp)?;
             mlp.backend_mut().submit()?;
-            steps += 1;
         }
 
         let totals = mlp.take_loss_totals()?;
@@ -140,34 +141,87 @@ pub fn fit<B: Backend>(
         let report = EpochReport {
             epoch,
             loss: totals.loss_sum / rows,
-            train_accuracy: totals.correct / rows,
+            train_accuracy: (config.loss != Loss::MeanSquaredError)
+                .then_some(totals.correct / rows),
             learning_rate,
-            steps,
+            steps: optimizer.steps(),
             seconds: started.elapsed().as_secs_f64(),
         };
-        log::info!(
-            "epoch {}: loss {:.4}, train accuracy {:.4}",
-            epoch + 1,
-            report.loss,
-            report.train_accuracy
-        );
+        log::info!("epoch {}: loss {:.4}", epoch + 1, report.loss);
         on_epoch(&report);
         reports.push(report);
     }
     Ok(reports)
 }
 
+/// The rows of one batch, gathered from the shuffled data set into buffers reused for
+/// every batch.
+struct Batch {
+    features: Array2<f32>,
+    labels: Vec<u32>,
+    values: Array2<f32>,
+}
+
+impl Batch {
+    fn new(data: &Dataset, batch_size: usize) -> Self {
+        let value_width = match data.target_data() {
+            TargetData::Values(values) => values.ncols(),
+            TargetData::Labels { .. } => 0,
+        };
+        Batch {
+            features: Array2::zeros((batch_size, data.features().ncols())),
+            labels: Vec::with_capacity(batch_size),
+            values: Array2::zeros((batch_size, value_width)),
+        }
+    }
+
+    fn gather(&mut self, data: &Dataset, rows: &[usize]) {
+        for (slot, &row) in rows.iter().enumerate() {
+            self.features
+                .row_mut(slot)
+                .assign(&data.features().row(row));
+        }
+        match data.target_data() {
+            TargetData::Labels { labels, .. } => {
+                self.labels.clear();
+                self.labels.extend(rows.iter().map(|&row| labels[row]));
+            }
+            TargetData::Values(values) => {
+                for (slot, &row) in rows.iter().enumerate() {
+                    self.values.row_mut(slot).assign(&values.row(row));
+                }
+            }
+        }
+    }
+
+    fn features(&self, rows: usize) -> ArrayView2<'_, f32> {
+        self.features.slice(ndarray::s![..rows, ..])
+    }
+
+    fn targets(&self, rows: usize) -> Targets<'_> {
+        if self.values.ncols() > 0 {
+            Targets::Values(self.values.slice(ndarray::s![..rows, ..]))
+        } else {
+            Targets::Labels(&self.labels[..rows])
+        }
+    }
+}
+
 /// Returns the fraction of `data`'s rows whose largest output is at their label.
 ///
 /// # Errors
-/// The errors of [`Mlp::predict`].
+/// [`Error::InvalidConfig`] for a data set without class labels, and the errors of
+/// [`Mlp::predict`].
 pub fn evaluate<B: Backend>(mlp: &mut Mlp<B>, data: &Dataset) -> Result<f64> {
+    let labels = data.labels().ok_or_else(|| {
+        Error::config(
+            "data set",
+            "target values",
+            "accuracy needs class labels; compare predictions with the targets instead",
+        )
+    })?;
     let predicted = mlp.predict_classes(data.features())?;
-    let correct = predicted
-        .iter()
-        .zip(data.labels())
-        .filter(|(p, l)| p == l)
-        .count();
+    let correct = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
     Ok(correct as f64 / data.len().max(1) as f64)
 }
 
@@ -192,12 +246,17 @@ fn check_fit<B: Backend>(mlp: &Mlp<B>, data: &Dataset, config: &TrainConfig) -> 
             rhs_shape: vec![spec.inputs],
         });
     }
-    if data.classes() > spec.outputs() {
+    let needed = data.target_width();
+    let fits = match data.target_data() {
+        TargetData::Labels { classes, .. } => *classes <= spec.outputs(),
+        TargetData::Values(values) => values.ncols() == spec.outputs(),
+    };
+    if !fits {
         return Err(Error::config(
-            "class count",
-            data.classes(),
+            "target width",
+            needed,
             format!(
-                "the network has only {} outputs; make the last layer as wide as the classes",
+                "the network has {} outputs; make the last layer {needed} wide",
                 spec.outputs()
             ),
         ));

@@ -1,7 +1,7 @@
 //! Training: optimizers and the loop over epochs and batches.
 
 mod fit;
-mod sgd;
+mod optimizer;
 
 pub use fit::{EpochReport, Schedule, TrainConfig, evaluate, fit};
-pub use sgd::{Sgd, SgdConfig};
+pub use optimizer::{AdamConfig, Optimizer, OptimizerConfig, SgdConfig};

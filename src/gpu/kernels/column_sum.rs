@@ -13,15 +13,16 @@ pub struct ColumnSumParams {
     pub rows: u32,
     /// Columns, one sum each.
     pub cols: u32,
+    /// 1 to add the sums to the output, 0 to overwrite it.
+    pub accumulate: u32,
     /// Keeps the size a multiple of 16 bytes.
-    pub _padding0: u32,
-    /// Keeps the size a multiple of 16 bytes.
-    pub _padding1: u32,
+    pub _padding: u32,
 }
 
 const WORKGROUP_SIZE: u32 = 64;
 
-/// Records `out[0, j] = Σ_i x[i, j]` over the first `rows` rows of `x [rows, cols]`.
+/// Records `out[0, j] = Σ_i x[i, j]` over the first `rows` rows of `x [rows, cols]`, or
+/// adds the sums to `out` when `accumulate` is set.
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) when `out` is not `[1, cols]`,
@@ -31,6 +32,7 @@ pub fn column_sum(
     x: &GpuTensor,
     out: &GpuTensor,
     rows: usize,
+    accumulate: bool,
 ) -> Result<()> {
     let cols = x.cols();
     expect_batch_shape("column sum", "x", x, rows, cols)?;
@@ -38,8 +40,8 @@ pub fn column_sum(
     let params = ColumnSumParams {
         rows: to_u32("rows", rows)?,
         cols: to_u32("columns", cols)?,
-        _padding0: 0,
-        _padding1: 0,
+        accumulate: u32::from(accumulate),
+        _padding: 0,
     };
     let spec = PipelineSpec {
         label: "column_sum",

@@ -1,7 +1,7 @@
 //! Launchers of `shaders/elementwise.wgsl`.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{grid_1d, to_u32};
+use crate::gpu::kernels::{expect_batch_shape, grid_1d, to_u32};
 use crate::gpu::{GpuTensor, PipelineSpec, Recorder, shaders};
 use crate::model::Activation;
 
@@ -33,7 +33,14 @@ pub fn activation_forward(
 ) -> Result<()> {
     same_shape("activation forward", ("x", x), ("y", y))?;
     let unused = recorder.context().unused_read.clone();
-    dispatch(recorder, "activation_forward", activation, x, &unused, y)
+    dispatch(
+        recorder,
+        "activation_forward",
+        activation,
+        (x, x.len()),
+        &unused,
+        y,
+    )
 }
 
 /// Records `grad_x = grad_y ⊙ activation'(y)`, with `y` the forward output (for GELU,
@@ -51,26 +58,55 @@ pub fn activation_backward(
 ) -> Result<()> {
     same_shape("activation backward", ("y", y), ("grad_y", grad_y))?;
     same_shape("activation backward", ("y", y), ("grad_x", grad_x))?;
+    activation_backward_rows(recorder, activation, y, grad_y, grad_x, y.rows())
+}
+
+/// [`activation_backward`] over the first `rows` rows of tensors with room for more.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] when a tensor has another width or fewer rows, and the
+/// errors of [`Recorder::dispatch`].
+pub fn activation_backward_rows(
+    recorder: &mut Recorder,
+    activation: Activation,
+    y: &GpuTensor,
+    grad_y: &GpuTensor,
+    grad_x: &GpuTensor,
+    rows: usize,
+) -> Result<()> {
+    let cols = y.cols();
+    for (name, tensor) in [("y", y), ("grad_y", grad_y), ("grad_x", grad_x)] {
+        expect_batch_shape("activation backward", name, tensor, rows, cols)?;
+    }
+    let len = rows * cols;
     dispatch(
         recorder,
         "activation_backward",
         activation,
-        y,
+        (y, len),
         grad_y.buffer(),
         grad_x,
     )
 }
 
+/// Dispatches `entry` over the first `len` elements of `input`.
 fn dispatch(
     recorder: &mut Recorder,
     entry: &'static str,
     activation: Activation,
-    input: &GpuTensor,
+    (input, len): (&GpuTensor, usize),
     upstream: &wgpu::Buffer,
     output: &GpuTensor,
 ) -> Result<()> {
+    if !activation.is_elementwise() {
+        return Err(Error::config(
+            "activation",
+            activation,
+            "is not element-wise; use the softmax kernels",
+        ));
+    }
     let params = ElementwiseParams {
-        len: to_u32("element count", input.len())?,
+        len: to_u32("element count", len)?,
         slope: activation.slope(),
         _padding: [0; 2],
     };

@@ -7,14 +7,18 @@ mod column_sum;
 mod elementwise;
 mod loss;
 mod matmul;
-mod sgd;
+mod optimizer;
+mod softmax;
 
 pub use crate::backend::MatmulForm;
 pub use column_sum::{ColumnSumParams, column_sum};
-pub use elementwise::{ElementwiseParams, activation_backward, activation_forward};
-pub use loss::{LossTotals, SoftmaxCrossEntropyParams, softmax_cross_entropy};
+pub use elementwise::{
+    ElementwiseParams, activation_backward, activation_backward_rows, activation_forward,
+};
+pub use loss::{LossParams, LossTotals, loss_with_targets, softmax_cross_entropy};
 pub use matmul::{Epilogue, MatmulKernel, MatmulParams, MatmulSize, matmul, matmul_with};
-pub use sgd::{SgdParams, sgd};
+pub use optimizer::{OptimizerParams, optimizer_update};
+pub use softmax::{SoftmaxParams, softmax_backward, softmax_forward};
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuTensor;
