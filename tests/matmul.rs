@@ -9,7 +9,7 @@ use common::{assert_close, dot_tolerance, download, kernel_contexts, pattern, up
 use mlp_wgpu::MatmulForm;
 use mlp_wgpu::cpu;
 use mlp_wgpu::gpu::kernels::{Epilogue, MatmulKernel, MatmulSize, matmul};
-use mlp_wgpu::gpu::{GpuContext, Recorder};
+use mlp_wgpu::gpu::{ContextOptions, GpuContext, Recorder};
 use mlp_wgpu::model::Activation;
 use ndarray::{Array1, Array2, ArrayView2, array};
 
@@ -373,14 +373,40 @@ fn matmul_long_sum_within_rounding_bound() {
 
 #[test]
 fn matmul_rows_past_workgroup_limit() {
-    // 4,200,000 rows need more than 65,535 row workgroups in every kernel.
-    let m = 4_200_000;
+    // 65,536 blocks of 8 rows, plus a few, pass the device's 65,535 workgroups per
+    // dimension for the kernel the adapter uses.
+    let m = 65_536 * 8 + 5;
     let a = Array2::from_shape_fn((m, 1), |(i, _)| (i % 1000) as f32);
     let b = array![[2.0f32]];
     let want = a.mapv(|v| 2.0 * v);
-    each_kernel(|kernel, ctx| {
-        let got = gpu_matmul(ctx, MatmulForm::Nn, &a, &b, MatmulSize { m, n: 1, k: 1 });
-        assert_eq!(got, want, "{kernel:?}");
+    let ctx = common::context();
+    let got = gpu_matmul(&ctx, MatmulForm::Nn, &a, &b, MatmulSize { m, n: 1, k: 1 });
+    assert_eq!(got, want, "{:?}", ctx.matmul_kernel());
+}
+
+#[test]
+fn every_kernel_splits_dispatch_past_workgroup_limit() {
+    // With at most 8 workgroups per dimension, three limits' worth of row blocks (8 rows
+    // each, 64 for the tiled kernel), plus a partial one, need a third dimension. Columns
+    // are not split, so 16 of them fit in one or two workgroups everywhere.
+    const LIMIT: u32 = 8;
+    each_kernel(|kernel, _| {
+        let rows_per_group = if kernel == MatmulKernel::Tiled { 64 } else { 8 };
+        let size = MatmulSize {
+            m: rows_per_group * LIMIT as usize * 3 + 5,
+            n: 16,
+            k: 5,
+        };
+        let (a, b) = (pattern(size.m, 5, 12), pattern(5, 16, 13));
+        let want = cpu::matmul(MatmulForm::Nn, a.view(), b.view());
+        let atol = dot_tolerance(5, abs_scale(MatmulForm::Nn, a.view(), b.view()));
+        let options = ContextOptions {
+            matmul_kernel: Some(kernel),
+            max_workgroups_per_dimension: Some(LIMIT),
+        };
+        let ctx = GpuContext::with_options(options).unwrap();
+        let got = gpu_matmul(&ctx, MatmulForm::Nn, &a, &b, size);
+        assert_close(&format!("{kernel:?}"), got.view(), want.view(), atol, 0.0);
     });
 }
 

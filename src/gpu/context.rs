@@ -37,6 +37,9 @@ type PipelineKey = (usize, &'static str, Vec<(&'static str, u64)>);
 pub struct ContextOptions {
     /// The matmul kernel to use instead of the one chosen for the adapter's type.
     pub matmul_kernel: Option<MatmulKernel>,
+    /// A lower limit on workgroups per dispatch dimension than the device's, so tests
+    /// can reach the paths that split large dispatches with small inputs.
+    pub max_workgroups_per_dimension: Option<u32>,
 }
 
 /// The matmul kernel for an adapter, chosen once from its type and features, with no
@@ -64,6 +67,7 @@ pub struct GpuContext {
     limits: wgpu::Limits,
     matmul_kernel: MatmulKernel,
     blocked_workgroup_size: u32,
+    max_workgroups_per_dimension: u32,
     layouts: Mutex<HashMap<(u32, u32), wgpu::BindGroupLayout>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     modules: Mutex<HashMap<usize, wgpu::ShaderModule>>,
@@ -169,6 +173,11 @@ impl GpuContext {
         let unused_write = unused("unused.write", wgpu::BufferUsages::STORAGE);
         Ok(Arc::new(GpuContext {
             matmul_kernel,
+            max_workgroups_per_dimension: options
+                .max_workgroups_per_dimension
+                .map_or(limits.max_compute_workgroups_per_dimension, |limit| {
+                    limit.clamp(1, limits.max_compute_workgroups_per_dimension)
+                }),
             // Whole subgroups per workgroup, and at least 32 invocations.
             blocked_workgroup_size: info.subgroup_max_size.clamp(32, 256),
             device,
@@ -213,6 +222,13 @@ impl GpuContext {
     /// subgroup size, so no subgroup is split.
     pub fn blocked_workgroup_size(&self) -> u32 {
         self.blocked_workgroup_size
+    }
+
+    /// The most workgroups a dispatch uses along one dimension: the device's limit, or
+    /// the lower one given in [`ContextOptions`]. Larger work continues along the next
+    /// dimension.
+    pub fn max_workgroups_per_dimension(&self) -> u32 {
+        self.max_workgroups_per_dimension
     }
 
     /// Whether the device has subgroup operations.

@@ -75,12 +75,12 @@ impl Recorder {
         if workgroups.contains(&0) {
             return Ok(());
         }
-        let max = self.ctx.limits().max_compute_workgroups_per_dimension;
+        let max = self.ctx.max_workgroups_per_dimension();
         if workgroups.iter().any(|&count| count > max) {
             return Err(Error::config(
                 "dispatch size",
                 format!("{workgroups:?} workgroups for {}", spec.label),
-                format!("the device allows at most {max} workgroups per dimension"),
+                format!("dispatches on this context allow at most {max} workgroups per dimension"),
             ));
         }
         let pipeline = self.ctx.pipeline(spec)?;

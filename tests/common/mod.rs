@@ -56,6 +56,7 @@ pub fn kernel_contexts() -> &'static [(MatmulKernel, Arc<GpuContext>)] {
             .map(|kernel| {
                 let options = ContextOptions {
                     matmul_kernel: Some(kernel),
+                    ..ContextOptions::default()
                 };
                 (
                     kernel,
@@ -64,6 +65,16 @@ pub fn kernel_contexts() -> &'static [(MatmulKernel, Arc<GpuContext>)] {
             })
             .collect()
     })
+}
+
+/// Returns a recorder on a context that splits dispatches past `limit` workgroups per
+/// dimension, to reach the paths that large inputs take with small ones.
+pub fn limited_recorder(limit: u32) -> Recorder {
+    let options = ContextOptions {
+        max_workgroups_per_dimension: Some(limit),
+        ..ContextOptions::default()
+    };
+    Recorder::new(GpuContext::with_options(options).expect("the adapter was found once"))
 }
 
 /// Returns a recorder on the shared context.

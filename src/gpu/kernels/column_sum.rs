@@ -51,10 +51,7 @@ pub fn column_sum(
         reads: 1,
         writes: 1,
     };
-    let max = recorder
-        .context()
-        .limits()
-        .max_compute_workgroups_per_dimension;
+    let max = recorder.context().max_workgroups_per_dimension();
     let groups = grid_1d(params.cols.div_ceil(WORKGROUP_SIZE), max);
     recorder.dispatch(&spec, &[x.buffer()], &[out.buffer()], &params, groups)
 }

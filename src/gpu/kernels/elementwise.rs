@@ -123,10 +123,7 @@ fn dispatch(
         reads: 2,
         writes: 1,
     };
-    let max = recorder
-        .context()
-        .limits()
-        .max_compute_workgroups_per_dimension;
+    let max = recorder.context().max_workgroups_per_dimension();
     let groups = grid_1d(params.len.div_ceil(WORKGROUP_SIZE), max);
     recorder.dispatch(
         &spec,

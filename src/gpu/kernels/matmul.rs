@@ -222,7 +222,9 @@ pub fn matmul_with(
         writes: 2,
     };
 
-    let max = ctx.limits().max_compute_workgroups_per_dimension;
+    // Rows past the per-dimension limit continue along z; columns are not split, which
+    // allows at least half a million columns at the usual limit of 65,535.
+    let max = ctx.max_workgroups_per_dimension();
     let groups = match kernel {
         MatmulKernel::Naive => {
             let rows = params.m.div_ceil(NAIVE_SIDE);

@@ -113,7 +113,7 @@ pub fn optimizer_update(
         reads: 2,
         writes: 3,
     };
-    let max = ctx.limits().max_compute_workgroups_per_dimension;
+    let max = ctx.max_workgroups_per_dimension();
     let workgroups = grid_1d(groups.div_ceil(WORKGROUP_SIZE), max);
     recorder.dispatch(
         &spec,

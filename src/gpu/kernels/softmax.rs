@@ -81,10 +81,7 @@ fn dispatch(
         reads: 2,
         writes: 1,
     };
-    let max = recorder
-        .context()
-        .limits()
-        .max_compute_workgroups_per_dimension;
+    let max = recorder.context().max_workgroups_per_dimension();
     let groups = grid_1d(params.rows, max);
     recorder.dispatch(
         &spec,
