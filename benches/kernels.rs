@@ -1,7 +1,6 @@
 //! The element-wise, row-wise, reduction, loss and optimizer kernels, GPU against the
 //! CPU reference, at sizes a training step meets.
 
-#[path = "common.rs"]
 mod common;
 
 use criterion::{BenchmarkId, Throughput, criterion_group, criterion_main};

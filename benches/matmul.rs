@@ -2,7 +2,6 @@
 //! FLOP/s (2·n³ per product) through Criterion's element throughput; and the three
 //! products of a dense layer at a training batch.
 
-#[path = "common.rs"]
 mod common;
 
 use criterion::{BenchmarkId, Throughput, criterion_group, criterion_main};

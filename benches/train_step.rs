@@ -5,7 +5,6 @@
 //! step uploads the batch, records the forward pass, the loss, the backward pass and the
 //! update, and submits them; the device is waited for once per measured group of steps.
 
-#[path = "common.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

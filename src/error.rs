@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 /// Errors returned by every fallible function of this crate.
 ///
-/// Each variant carries the values that were rejected, so the message alone says what
+/// Each variant carries the values that were rejected, so the message alone names what
 /// to change.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -30,7 +30,7 @@ pub enum Error {
     /// work.
     #[error("GPU error during {operation}: {message}")]
     Gpu {
-        /// What the crate was doing, such as `"training step"`.
+        /// The operation that failed, such as `"training step"`.
         operation: String,
         /// wgpu's description of the failure.
         message: String,
@@ -57,7 +57,7 @@ pub enum Error {
         bytes: u64,
         /// The device's limit in bytes.
         limit: u64,
-        /// Which limit: `"buffer"` or `"storage binding"`.
+        /// The limit: `"buffer"` or `"storage binding"`.
         what: &'static str,
     },
 
@@ -83,14 +83,14 @@ pub enum Error {
         name: &'static str,
         /// The rejected value, formatted.
         value: String,
-        /// What the value must satisfy.
+        /// The requirement the value fails.
         reason: String,
     },
 
     /// A data set contains a value that cannot be trained on.
     #[error("invalid data in {source_name}: row {row}, column {column} is {value}; {reason}")]
     InvalidData {
-        /// Where the data came from (a file path or `"input matrix"`).
+        /// The data's origin: a file path or `"input matrix"`.
         source_name: String,
         /// Zero-based row of the bad value.
         row: usize,
@@ -98,7 +98,7 @@ pub enum Error {
         column: usize,
         /// The bad value, formatted.
         value: String,
-        /// What the value must satisfy.
+        /// The requirement the value fails.
         reason: String,
     },
 
@@ -107,7 +107,7 @@ pub enum Error {
     Format {
         /// The file that was read.
         path: PathBuf,
-        /// What was wrong with it.
+        /// The problem found in the file.
         reason: String,
     },
 

@@ -30,7 +30,7 @@ const LEARNING_RATE: f64 = 0.01;
 const INPUTS: usize = 784;
 const CLASSES: usize = 10;
 
-/// Collects result lines: prints each one as it comes and keeps them for results.txt.
+/// Result lines, each printed as it comes and kept for results.txt.
 struct Report {
     text: String,
 }
@@ -56,6 +56,47 @@ fn sorted_secs(times: &[Duration]) -> Vec<f64> {
     let mut secs: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
     secs.sort_by(f64::total_cmp);
     secs
+}
+
+/// CPU time counters from the first line of /proc/stat, in clock ticks.
+#[derive(Clone, Copy)]
+struct CpuTimes {
+    total: u64,
+    steal: u64,
+}
+
+impl CpuTimes {
+    /// Reads the counters, or returns `None` where /proc/stat is missing or unreadable.
+    fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        // The fields are user, nice, system, idle, iowait, irq, softirq and steal. Guest time
+        // is already counted in user, so the later fields are left out of the total.
+        let steal = *fields.get(7)?;
+        Some(Self {
+            total: fields.iter().sum(),
+            steal,
+        })
+    }
+}
+
+/// Formats the share of CPU time the hypervisor gave to other guests since `start`. A high
+/// share means the machine's host was busy and the timings are noisier and slower.
+fn steal_since(start: Option<CpuTimes>) -> String {
+    match (start, CpuTimes::now()) {
+        (Some(a), Some(b)) if b.total > a.total => format!(
+            "cpu steal {:.0}%",
+            100.0 * (b.steal - a.steal) as f64 / (b.total - a.total) as f64
+        ),
+        _ => "cpu steal n/a".to_string(),
+    }
 }
 
 fn sync(device: &Device) {
@@ -97,14 +138,18 @@ fn bench_matmul(report: &mut Report, device: &Device) {
 
         let mut times = Vec::with_capacity(MATMUL_RUNS);
         let mut last = None;
+        log::info!("timed matmul n={n}: start");
+        let cpu_start = CpuTimes::now();
         for _ in 0..MATMUL_RUNS {
             let start = Instant::now();
             let c = a.clone().matmul(b.clone());
-            // The result is still alive here, so the sync cannot skip the multiplication.
+            // Keep the result alive until after the sync, so the sync waits for the multiplication.
             sync(device);
             times.push(start.elapsed());
             last = Some(c);
         }
+        log::info!("timed matmul n={n}: end");
+        let steal = steal_since(cpu_start);
 
         // Check one element against the host, outside the timed region.
         let c = last.expect("at least one run");
@@ -130,7 +175,7 @@ fn bench_matmul(report: &mut Report, device: &Device) {
         let med = median(&secs);
         let flop = 2.0 * (n as f64).powi(3);
         report.line(format!(
-            "matmul wgpu f32 n={n:<5} best {:>9.3} ms ({:>7.2} GFLOP/s)  median {:>9.3} ms ({:>7.2} GFLOP/s)  check C[0,0] {check} (|err| {err:.1e})",
+            "matmul wgpu f32 n={n:<5} best {:>9.3} ms ({:>7.2} GFLOP/s)  median {:>9.3} ms ({:>7.2} GFLOP/s)  check C[0,0] {check} (|err| {err:.1e})  {steal}",
             best * 1e3,
             flop / best / 1e9,
             med * 1e3,
@@ -168,8 +213,8 @@ impl Mlp {
     }
 }
 
-/// One training step: forward, loss, backward, SGD update. Returns the updated model and the
-/// loss tensor (not read back).
+/// Runs one training step (forward, loss, backward, SGD update) and returns the updated model
+/// and the loss tensor, without reading the loss back.
 fn train_step(
     model: Mlp,
     optim: &mut ModuleOptimizer,
@@ -205,6 +250,8 @@ fn bench_mlp(report: &mut Report, name: &str, device: &Device) {
 
         let mut times = Vec::with_capacity(MLP_REPS);
         let mut last_loss = f32::NAN;
+        log::info!("timed mlp {name} batch={batch}: start");
+        let cpu_start = CpuTimes::now();
         for _ in 0..MLP_REPS {
             let start = Instant::now();
             let mut loss = None;
@@ -218,11 +265,13 @@ fn bench_mlp(report: &mut Report, name: &str, device: &Device) {
             sync(device);
             times.push(start.elapsed());
         }
+        log::info!("timed mlp {name} batch={batch}: end");
+        let steal = steal_since(cpu_start);
 
         let secs = sorted_secs(&times);
         let per_step = |s: f64| s / MLP_STEPS_PER_REP as f64 * 1e3;
         report.line(format!(
-            "mlp 784-128-64-10 sgd step {name:<17} batch={batch:<5} best {:>8.3} ms/step  median {:>8.3} ms/step  (loss {first_loss:.4} -> {last_loss:.4})",
+            "mlp 784-128-64-10 sgd step {name:<17} batch={batch:<5} best {:>8.3} ms/step  median {:>8.3} ms/step  (loss {first_loss:.4} -> {last_loss:.4})  {steal}",
             per_step(secs[0]),
             per_step(median(&secs)),
         ));
@@ -236,6 +285,13 @@ fn main() {
     let out_path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "results.txt".to_string());
+
+    if !std::path::Path::new("cubecl.toml").exists() {
+        eprintln!(
+            "warning: no cubecl.toml in the current directory; cubecl will keep its autotune \
+             cache in the outermost Cargo workspace's target/environment. Run from bench-burn/."
+        );
+    }
 
     let mut report = Report {
         text: String::new(),
@@ -272,11 +328,11 @@ fn main() {
     bench_mlp(&mut report, "Autodiff<NdArray>", &ndarray.autodiff());
 
     std::fs::write(&out_path, &report.text)
-        .unwrap_or_else(|e| panic!("cannot write {out_path}: {e}"));
+        .unwrap_or_else(|e| panic!("failed to write {out_path}: {e}"));
     eprintln!("wrote {out_path}");
 }
 
-/// burn's version: Cargo.toml pins it exactly (`=0.22.1`), so keep the two in step.
+/// Returns burn's version. Cargo.toml pins it exactly (`=0.22.1`), so keep the two in step.
 fn burn_version() -> &'static str {
     "0.22.1"
 }

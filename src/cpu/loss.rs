@@ -179,8 +179,8 @@ pub(crate) fn check_same_shape(
 }
 
 /// [`loss_with_targets`] writing into caller-owned arrays, with the gradient divided by
-/// `batch_rows` (the whole batch, of which `outputs` may be a chunk); the shapes must
-/// have been checked.
+/// `batch_rows`, the whole batch of which `outputs` may be a chunk. The caller checks
+/// the shapes.
 pub fn loss_with_targets_into(
     loss: Loss,
     outputs: ArrayView2<'_, f32>,

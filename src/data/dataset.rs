@@ -5,7 +5,7 @@ use ndarray::{Array2, ArrayView2};
 use crate::error::{Error, Result};
 use crate::model::Targets;
 
-/// What a data set's rows are trained towards.
+/// The targets a data set's rows are trained towards.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TargetData {
     /// One class index per row, each below `classes`.

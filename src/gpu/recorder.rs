@@ -55,7 +55,7 @@ impl Recorder {
     /// Records one dispatch of the pipeline described by `spec`.
     ///
     /// `reads` and `writes` are bound in that order, followed by a uniform buffer that
-    /// holds `params`. `workgroups` is the dispatch size; a zero anywhere skips the
+    /// contains `params`. `workgroups` is the dispatch size; a zero anywhere skips the
     /// dispatch.
     ///
     /// # Errors

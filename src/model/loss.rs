@@ -38,7 +38,7 @@ impl Loss {
     }
 }
 
-/// What a batch is compared against.
+/// The values a batch is compared against.
 #[derive(Clone, Copy, Debug)]
 pub enum Targets<'a> {
     /// One class index per row, for [`Loss::SoftmaxCrossEntropy`].

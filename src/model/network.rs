@@ -36,8 +36,8 @@ struct DenseLayer<B: Backend> {
 /// backend, sized once for batches of up to `batch_capacity` rows.
 ///
 /// A training step writes the batch, records the forward pass, the loss and the
-/// backward pass, and leaves the gradients for an optimizer; nothing is allocated and
-/// nothing is read back. Where a batch's buffers would exceed the device's
+/// backward pass, and leaves the gradients for an optimizer. It allocates nothing and
+/// reads nothing back. Where a batch's buffers would exceed the device's
 /// storage-binding limit, the batch is processed in chunks of rows whose gradients add
 /// up to the whole batch's.
 #[derive(Debug)]
@@ -463,12 +463,13 @@ impl<B: Backend> Mlp<B> {
     /// Returns the number of rows.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] when `features` is not `[rows, inputs]` or the targets do
-    /// not have one entry (labels) or one `[outputs]` row (values) per row, naming both
-    /// shapes; [`Error::InvalidConfig`] for more rows than the batch capacity, labels
-    /// with a loss other than softmax cross-entropy, or a loss on logits after a
-    /// non-identity last activation; [`Error::InvalidData`] for a label not below the
-    /// number of outputs; and the backend's errors.
+    /// - [`Error::ShapeMismatch`], naming both shapes, when `features` is not
+    ///   `[rows, inputs]` or the targets are not one label or one `[outputs]` row per row.
+    /// - [`Error::InvalidConfig`] for more rows than the batch capacity, for labels with a
+    ///   loss other than softmax cross-entropy, or for a loss on logits after a
+    ///   non-identity last activation.
+    /// - [`Error::InvalidData`] for a label not below the number of outputs.
+    /// - The backend's errors.
     pub fn compute_gradients(
         &mut self,
         features: ArrayView2<'_, f32>,

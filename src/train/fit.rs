@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::{Loss, Mlp, Targets};
 use crate::train::Optimizer;
 
-/// How the learning rate changes from epoch to epoch.
+/// A learning-rate schedule over the epochs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
     /// The configured rate throughout.
@@ -53,7 +53,7 @@ pub struct TrainConfig {
     pub loss: Loss,
 }
 
-/// What one epoch of training measured.
+/// Measurements of one epoch of training.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EpochReport {
     /// Zero-based epoch.
@@ -77,7 +77,7 @@ pub struct EpochReport {
 /// Rows are shuffled before each epoch by a generator seeded with `config.seed`, so the
 /// same seed feeds the same batches to every backend. Each step uploads its batch,
 /// records the forward pass, the loss, the backward pass and the update, and submits
-/// them together; the loss stays on the device and is read back once per epoch.
+/// them together. The loss stays on the device and is read back once per epoch.
 ///
 /// # Errors
 /// [`Error::InvalidConfig`] for a zero batch size or one above the network's capacity,

@@ -68,7 +68,7 @@ impl MatmulKernel {
     }
 }
 
-/// What the kernel does with each output element before storing it.
+/// The operation applied to each output element before it is stored.
 #[derive(Clone, Copy, Debug)]
 pub enum Epilogue<'a> {
     /// Store the product.
@@ -79,7 +79,7 @@ pub enum Epilogue<'a> {
         bias: &'a GpuTensor,
         /// The activation applied after the bias.
         activation: Activation,
-        /// Where to store the pre-activation.
+        /// The buffer that receives the pre-activation, if any.
         pre: Option<&'a GpuTensor>,
     },
     /// Multiply by `activation'(input)`, elementwise, with `input [m, n]` the output of
@@ -116,7 +116,7 @@ const NAIVE_SIDE: u32 = 8;
 /// Records `c = epilogue(op(a) · op(b))` for the first `size.m` rows of `c`, with the
 /// kernel the context chose for its adapter.
 ///
-/// `form` says which operands are transposed. Shapes are checked against `form` and
+/// `form` selects which operands are transposed. Shapes are checked against `form` and
 /// `size`; operands whose rows are batch rows may have more rows than are used.
 ///
 /// # Errors
@@ -222,8 +222,8 @@ pub fn matmul_with(
         writes: 2,
     };
 
-    // Rows past the per-dimension limit continue along z; columns are not split, which
-    // allows at least half a million columns at the usual limit of 65,535.
+    // Rows past the per-dimension limit continue along z. Columns are not split, which
+    // still allows half a million columns at the usual limit of 65,535.
     let max = ctx.max_workgroups_per_dimension();
     let groups = match kernel {
         MatmulKernel::Naive => {
