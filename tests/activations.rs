@@ -130,7 +130,9 @@ fn activations_match_cpu_on_awkward_lengths() {
         Activation::Gelu,
     ];
     for activation in activations {
-        for (rows, cols) in [(1, 1), (7, 1), (65, 7), (257, 65)] {
+        let sweep = [1, 63, 64, 65, 255, 256, 257, 511, 512, 513, 1024].map(|rows| (rows, 10));
+        let awkward = [(1, 1), (7, 1), (65, 7), (257, 65)];
+        for (rows, cols) in awkward.into_iter().chain(sweep) {
             let x = pattern(rows, cols, 11).mapv(|v| 6.0 * v);
             let [(_, cpu_y, cpu_grad), (_, gpu_y, gpu_grad)] = both_devices(activation, &x);
             // The drivers' exp and tanh may be off by 3 + 2|x| ULP (|x| ≤ 6 here), about

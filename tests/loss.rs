@@ -185,7 +185,26 @@ fn check_against_cpu(
     assert_eq!(totals.first_non_finite, -1.0, "{what}: non-finite flag");
 }
 
-const SHAPES: [(usize, usize); 6] = [(1, 1), (1, 7), (7, 10), (65, 3), (257, 65), (1000, 10)];
+const SHAPES: [(usize, usize); 17] = [
+    (1, 1),
+    (1, 7),
+    (7, 10),
+    (65, 3),
+    (257, 65),
+    (1000, 10),
+    // The row sweep every kernel is checked over.
+    (63, 10),
+    (64, 10),
+    (65, 10),
+    (255, 10),
+    (256, 10),
+    (257, 10),
+    (511, 10),
+    (512, 10),
+    (513, 10),
+    (1024, 10),
+    (1, 10),
+];
 
 #[test]
 fn cross_entropy_with_labels_matches_cpu() {

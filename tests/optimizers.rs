@@ -220,7 +220,11 @@ fn optimizers_match_cpu_on_awkward_shapes() {
         state(0.03, 0.271, 0.002_997),
     ];
     for rule in rules {
-        for (rows, cols) in [(1, 1), (7, 1), (1, 10), (65, 7), (257, 65)] {
+        let sweep = [1, 63, 64, 65, 255, 256, 257, 511, 512, 513, 1024].map(|rows| (rows, 7));
+        for (rows, cols) in [(1, 1), (7, 1), (1, 10), (65, 7), (257, 65)]
+            .into_iter()
+            .chain(sweep)
+        {
             let param = pattern(rows, cols, 41);
             let grad = pattern(rows, cols, 42);
             let want = cpu_steps(rule, &states, &param, &grad);
