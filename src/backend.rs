@@ -20,7 +20,7 @@ pub struct LossSummary {
 }
 
 /// The rows a loss dispatch covers. A batch whose buffers would exceed the device's
-/// binding limit is split into chunks of rows; the mean still divides by the whole
+/// binding limit is split into chunks of rows. The mean still divides by the whole
 /// batch, and only the last chunk counts the batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LossChunk {
@@ -43,7 +43,7 @@ impl LossChunk {
     }
 }
 
-/// How an optimizer updates a parameter from its gradient. The learning rate and the
+/// The rule by which an optimizer updates a parameter from its gradient. The learning rate and the
 /// bias corrections, which change from step to step, come from a [`StepState`] on the
 /// device instead.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -107,7 +107,7 @@ impl StepState {
     }
 }
 
-/// Which operands are read transposed, named by the product a dense layer uses it for.
+/// The transposes of a matrix product, named by the product a dense layer uses it for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MatmulForm {
     /// `C = A · B`, the forward pass `X · W`. A is `[m, k]`, B is `[k, n]`.

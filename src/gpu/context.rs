@@ -400,16 +400,16 @@ async fn choose_adapter(
              or unset it"
         )));
     }
-    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
-        let wanted_lower = wanted.to_lowercase();
+    if let Ok(requested) = std::env::var("WGPU_ADAPTER_NAME") {
+        let requested_lower = requested.to_lowercase();
         let adapters = instance.enumerate_adapters(backends).await;
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
         return adapters
             .into_iter()
-            .find(|a| a.get_info().name.to_lowercase().contains(&wanted_lower))
+            .find(|a| a.get_info().name.to_lowercase().contains(&requested_lower))
             .ok_or_else(|| {
                 no_adapter(format!(
-                    "no adapter name contains WGPU_ADAPTER_NAME={wanted:?}; the adapters are \
+                    "no adapter name contains WGPU_ADAPTER_NAME={requested:?}; the adapters are \
                      {names:?}, so set it to part of one of those names, or unset it"
                 ))
             });
