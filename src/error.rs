@@ -48,7 +48,8 @@ pub enum Error {
     /// A buffer would exceed a device limit.
     #[error(
         "buffer {label:?} needs {bytes} bytes but the device allows at most {limit} bytes per \
-         {what}; use a smaller batch size or narrower layers"
+         {what}; use narrower layers (a weight matrix is [inputs, outputs]), or fewer rows for \
+         a matrix built by hand"
     )]
     BufferTooLarge {
         /// Label of the buffer.

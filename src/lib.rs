@@ -48,6 +48,8 @@ pub mod train;
 
 pub use backend::{Backend, LossChunk, LossSummary, MatmulForm, StepState, UpdateRule};
 pub use error::{Error, Result};
+/// The ndarray version the API takes and returns, so callers need not match it by hand.
+pub use ndarray;
 
 // Compiles the README's Rust examples as doctests, so they cannot drift from the API.
 #[cfg(doctest)]

@@ -154,3 +154,23 @@ fn unknown_adapter_name_says_which_exist() {
     );
     assert!(stderr.contains("the adapters are"), "{stderr}");
 }
+
+#[test]
+fn batch_larger_than_data_is_clamped_with_notice() {
+    let output = run(&[
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+        "--batch-size",
+        "100000",
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(
+        stdout.contains("batch size 100000 is larger than the 8000 training rows; using 8000"),
+        "{stdout}"
+    );
+}

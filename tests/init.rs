@@ -102,3 +102,18 @@ fn zero_width_layer_is_rejected() {
     let error = Parameters::init(&spec, None, 1).unwrap_err();
     assert!(error.to_string().contains("layer width"), "{error}");
 }
+
+#[test]
+fn zero_parameters_fit_spec() {
+    let spec = MlpSpec::classifier(5, &[3], Activation::Relu, 2);
+    let params = Parameters::zeros(&spec).unwrap();
+    params.check(&spec).unwrap();
+    assert_eq!(params.layers[0].weight.dim(), (5, 3));
+    assert_eq!(params.layers[1].weight.dim(), (3, 2));
+    assert!(
+        params
+            .layers
+            .iter()
+            .all(|l| l.weight.iter().chain(&l.bias).all(|&v| v == 0.0))
+    );
+}

@@ -95,7 +95,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "256,128")]
     pub hidden: Vec<usize>,
 
-    /// Activation of the hidden layers: relu, leaky_relu[:SLOPE], sigmoid, tanh or gelu.
+    /// Activation of the hidden layers: relu, leaky_relu[:SLOPE], sigmoid, tanh, gelu or
+    /// softmax.
     #[arg(long, default_value = "relu", value_parser = parse_activation)]
     pub activation: Activation,
 

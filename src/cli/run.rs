@@ -72,6 +72,13 @@ fn train_on<B: Backend>(
 
     // Buffers larger than the training set would never be filled.
     let batch_size = (args.batch_size as usize).min(train.len().max(1));
+    if batch_size < args.batch_size as usize {
+        println!(
+            "batch size {} is larger than the {} training rows; using {batch_size}",
+            args.batch_size,
+            train.len()
+        );
+    }
     let mut mlp = Mlp::new(backend, spec, &params, batch_size)?;
     let mut optimizer = Optimizer::new(&mut mlp, optimizer_config(args))?;
     let config = TrainConfig {

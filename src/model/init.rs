@@ -149,6 +149,27 @@ impl Parameters {
         Ok(Parameters { layers })
     }
 
+    /// All-zero parameters for `spec`, for starting from known values.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `spec` is invalid or a layer does not fit in memory.
+    pub fn zeros(spec: &MlpSpec) -> Result<Self> {
+        spec.validate()?;
+        let layers = (0..spec.layers.len())
+            .map(|index| {
+                let (fan_in, width) = (spec.fan_in(index), spec.layers[index].width);
+                let mut values = allocate_weights(fan_in, width)?;
+                values.resize(fan_in * width, 0.0);
+                Ok(DenseParams {
+                    weight: Array2::from_shape_vec((fan_in, width), values)
+                        .expect("the length is fan_in · fan_out"),
+                    bias: Array1::zeros(width),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Parameters { layers })
+    }
+
     /// Checks that the parameters have the shapes `spec` describes and are finite.
     ///
     /// # Errors
