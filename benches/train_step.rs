@@ -1,9 +1,9 @@
 //! Whole training steps and dense-layer passes, GPU against CPU.
 //!
 //! A training step of 784-128-64-10 (ReLU, softmax cross-entropy, SGD with learning rate
-//! 0.01 and no momentum) is the comparison with other frameworks in BENCHMARKS.md: each
-//! step uploads the batch, records the forward pass, the loss, the backward pass and the
-//! update, and submits them; the device is waited for once per measured group of steps.
+//! 0.01 and no momentum) is what BENCHMARKS.md compares with other frameworks. Each step
+//! uploads the batch, records the forward pass, the loss, the backward pass and the
+//! update, and submits them. The device is waited for once per measured group of steps.
 
 mod common;
 

@@ -116,7 +116,7 @@ fn optimizer_spans_second_dimension() {
 
 #[test]
 fn dispatch_beyond_both_dimensions_is_an_error() {
-    // 5,000 elements need 20 workgroups; 4 × 4 = 16 is too few, and the error says so.
+    // 5,000 elements need 20 workgroups; 4 × 4 = 16 is too few, and the error names the limit.
     let x = pattern(100, 50, 7);
     let mut rec = limited_recorder(LIMIT);
     let (gx, gy) = (upload(&rec, x.view()), zeros(&rec, 100, 50));

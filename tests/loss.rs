@@ -102,7 +102,7 @@ fn softmax_of_extreme_logits_is_exact() {
         1e-6,
     );
 
-    // The loss kernel's gradient holds the same probabilities: p = 4·grad + onehot, so
+    // The loss kernel's gradient contains the same probabilities: p = 4·grad + onehot, so
     // allow a few ULP of 1.
     let atol = 4.0 * f32::EPSILON;
     let cpu_result = cpu::softmax_cross_entropy(logits.view(), &labels).unwrap();

@@ -7,7 +7,7 @@ use clap::{Parser, ValueEnum};
 use mlp_wgpu::model::Activation;
 use mlp_wgpu::train::Schedule;
 
-/// Where to train.
+/// The device to train on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DeviceChoice {
     /// The GPU if an adapter exists, else the CPU.
@@ -126,7 +126,7 @@ impl Args {
     }
 }
 
-/// Where the repository keeps the bundled digits, relative to its root.
+/// The bundled digits' directory, relative to the repository root.
 const BUNDLED_DATA: &str = "data/mnist-10k";
 
 fn parse_activation(s: &str) -> Result<Activation, String> {

@@ -82,12 +82,6 @@ pub fn softmax_cross_entropy_into(
     correct: ArrayViewMut1<'_, f32>,
 ) {
     let labels = ArrayView1::from(&labels[..logits.nrows()]);
-    let classes = logits.ncols();
-    let one_hot = |label: u32| {
-        let mut row = Array1::zeros(classes);
-        row[label as usize] = 1.0;
-        row
-    };
     let scale = 1.0 / batch_rows.max(1) as f32;
     Zip::from(logits.axis_iter(Axis(0)))
         .and(grad.axis_iter_mut(Axis(0)))
@@ -95,29 +89,38 @@ pub fn softmax_cross_entropy_into(
         .and(losses)
         .and(correct)
         .par_for_each(|z, g, &label, loss, correct| {
-            (*loss, *correct) = softmax_row(z, one_hot(label).view(), g, scale);
+            let label = label as usize;
+            let one_hot = |j: usize| f32::from(j == label);
+            (*loss, *correct) = softmax_row(z, one_hot, label, g, scale);
         });
 }
 
-/// One row of softmax cross-entropy against target weights `t`; returns (loss, correct)
-/// and writes `g = (softmax(z) · Σt - t) · scale`, the gradient of `ln Σ exp(z) · Σt - t·z`.
+/// Computes one row of softmax cross-entropy against target weights `target(j)`, whose
+/// largest is at `target_arg_max`. Returns (loss, correct) and writes
+/// `g = (softmax(z) · Σt - t) · scale`, the gradient of `ln Σ exp(z) · Σt - t·z`. Taking
+/// the targets as a function lets labels skip building a one-hot row.
 fn softmax_row(
     z: ArrayView1<'_, f32>,
-    t: ArrayView1<'_, f32>,
+    target: impl Fn(usize) -> f32,
+    target_arg_max: usize,
     mut g: ArrayViewMut1<'_, f32>,
     scale: f32,
 ) -> (f32, f32) {
     let arg_max = first_arg_max(z);
     let max = z[arg_max];
     let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
-    let target_total: f32 = t.sum();
-    let target_dot: f32 = z.iter().zip(&t).map(|(&v, &tj)| tj * (v - max)).sum();
-    for ((gj, &zj), &tj) in g.iter_mut().zip(&z).zip(&t) {
+    let target_total: f32 = (0..z.len()).map(&target).sum();
+    let target_dot: f32 = z
+        .iter()
+        .enumerate()
+        .map(|(j, &v)| target(j) * (v - max))
+        .sum();
+    for (j, (gj, &zj)) in g.iter_mut().zip(&z).enumerate() {
         let p = (zj - max).exp() / sum;
-        *gj = (p * target_total - tj) * scale;
+        *gj = (p * target_total - target(j)) * scale;
     }
     let loss = sum.ln() * target_total - target_dot;
-    (loss, f32::from(arg_max == first_arg_max(t)))
+    (loss, f32::from(arg_max == target_arg_max))
 }
 
 /// Index of the first largest value, as the GPU kernels choose it.
@@ -199,7 +202,7 @@ pub fn loss_with_targets_into(
         .and(correct)
         .par_for_each(|y, t, g, row_loss, row_correct| {
             (*row_loss, *row_correct) = match loss {
-                Loss::SoftmaxCrossEntropy => softmax_row(y, t, g, scale),
+                Loss::SoftmaxCrossEntropy => softmax_row(y, |j| t[j], first_arg_max(t), g, scale),
                 Loss::MeanSquaredError => squared_error_row(y, t, g, scale / cols),
                 Loss::BinaryCrossEntropyWithLogits => {
                     binary_cross_entropy_row(y, t, g, scale / cols)

@@ -7,7 +7,7 @@ use ndarray::Array2;
 use crate::data::{Dataset, read_idx};
 use crate::error::{Error, Result};
 
-/// Which half of an MNIST directory to load.
+/// The half of an MNIST directory to load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MnistSplit {
     /// `train-images-idx3-ubyte` and `train-labels-idx1-ubyte`.
